@@ -1,0 +1,241 @@
+"""From media files to what MuseChat knows about them: a track's features, tags, metadata,
+tempo and energy; a video's frame features, what the image model sees, and its look
+(brightness, colour, motion). The catalog indexer, the chat engine and the dataset
+builder all call these, so there is one definition of "a track's embedding".
+
+Decoding and encoding are separate steps so that an indexer can overlap them
+(decode the next file while the encoder runs on this one)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from musechat_tui.config import Settings
+from musechat_tui.encoders.base import AudioEncoder, AudioFeatures, ImageEncoder, Label
+from musechat_tui.media import load_central_window, probe, sample_frames, split_segments
+from musechat_tui.media.probe import MediaInfo
+
+_FILENAME_SEP = re.compile(r"\s+[-–—]\s+")
+
+
+@dataclass
+class TrackMetadata:
+    title: str
+    artist: str | None = None
+    album: str | None = None
+    year: str | None = None
+
+
+def track_metadata(info: MediaInfo) -> TrackMetadata:
+    """Container tags first; else "Artist - Title" from the file name; else the file name."""
+    tags = info.tags
+    stem = info.path.stem.replace("_", " ").strip()
+    artist, title = None, stem
+    parts = _FILENAME_SEP.split(stem, maxsplit=1)
+    if len(parts) == 2 and all(p.strip() for p in parts):
+        artist, title = parts[0].strip(), parts[1].strip()
+    year = None
+    if date := tags.get("date"):
+        m = re.search(r"\d{4}", date)
+        year = m.group(0) if m else None
+    return TrackMetadata(
+        title=tags.get("title") or title,
+        artist=tags.get("artist") or artist,
+        album=tags.get("album"),
+        year=year,
+    )
+
+
+@dataclass
+class DecodedTrack:
+    """A track's central window, decoded and cut into segments; no model has run yet."""
+
+    info: MediaInfo
+    samples: np.ndarray
+    sample_rate: int
+    window_start: float
+    segments: list[np.ndarray]
+    segment_starts: list[float]
+
+
+@dataclass
+class TrackAnalysis:
+    path: Path
+    metadata: TrackMetadata
+    duration: float
+    window_start: float
+    features: AudioFeatures
+    segment_starts: list[float]
+    encoder: str
+    bpm: float | None
+    energy_db: float
+    energy_curve: np.ndarray = field(repr=False)
+
+    @property
+    def embedding(self) -> np.ndarray:
+        return self.features.track_embedding()
+
+    def top_tags(self, vocab: str, k: int = 5) -> list[Label]:
+        return self.features.top_tags(vocab, k) if vocab in self.features.tags else []
+
+
+def decode_track(path: Path, settings: Settings, sample_rate: int = 16_000) -> DecodedTrack:
+    info = probe(path)
+    clip = load_central_window(path, window=settings.window_seconds, sample_rate=sample_rate)
+    segments = split_segments(
+        clip.samples,
+        sample_rate,
+        segment_seconds=settings.segment_seconds,
+        max_segments=settings.max_segments,
+    )
+    step = int(round(settings.segment_seconds * sample_rate))
+    starts = [clip.start + i * step / sample_rate for i in range(len(segments))]
+    return DecodedTrack(info, clip.samples, sample_rate, clip.start, segments, starts)
+
+
+def rms_curve(samples: np.ndarray, sample_rate: int, hop_seconds: float = 1.0) -> np.ndarray:
+    """RMS level per `hop_seconds` block (linear, 0..1): the energy sparkline."""
+    hop = max(1, int(sample_rate * hop_seconds))
+    n = max(1, len(samples) // hop)
+    blocks = samples[: n * hop].reshape(n, -1) if len(samples) >= hop else samples[None, :]
+    return np.sqrt(np.mean(np.square(blocks, dtype=np.float64), axis=1)).astype(np.float32)
+
+
+def loudness_db(samples: np.ndarray) -> float:
+    """RMS level of the whole window in dBFS (-120 for silence)."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    return 20.0 * np.log10(max(rms, 1e-6))
+
+
+def estimate_bpm(samples: np.ndarray, sample_rate: int) -> float | None:
+    """Tempo from onset-strength autocorrelation (librosa); None when the audio has no pulse
+    (silence, or too short to tell)."""
+    if len(samples) < sample_rate * 4 or not np.any(samples):
+        return None
+    import librosa
+
+    onset = librosa.onset.onset_strength(y=samples, sr=sample_rate)
+    if not np.any(onset):
+        return None
+    bpm = float(librosa.feature.tempo(onset_envelope=onset, sr=sample_rate, aggregate=np.median)[0])
+    return round(bpm, 1) if bpm > 0 else None
+
+
+def encode_track(decoded: DecodedTrack, encoder: AudioEncoder) -> TrackAnalysis:
+    features = encoder.encode(decoded.segments)
+    return TrackAnalysis(
+        path=decoded.info.path,
+        metadata=track_metadata(decoded.info),
+        duration=decoded.info.duration,
+        window_start=decoded.window_start,
+        features=features,
+        segment_starts=decoded.segment_starts,
+        encoder=encoder.id,
+        bpm=estimate_bpm(decoded.samples, decoded.sample_rate),
+        energy_db=loudness_db(decoded.samples),
+        energy_curve=rms_curve(decoded.samples, decoded.sample_rate),
+    )
+
+
+def analyse_track(path: Path, settings: Settings, encoder: AudioEncoder) -> TrackAnalysis:
+    return encode_track(decode_track(path, settings, encoder.sample_rate), encoder)
+
+
+@dataclass
+class VideoAnalysis:
+    path: Path
+    info: MediaInfo
+    frame_times: np.ndarray
+    embeddings: np.ndarray = field(repr=False)
+    labels: list[Label]
+    brightness: float
+    colourfulness: float
+    motion: float
+    encoder: str
+    thumbnails: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    @property
+    def embedding(self) -> np.ndarray:
+        v = self.embeddings.mean(axis=0)
+        return (v / (np.linalg.norm(v) + 1e-12)).astype(np.float32)
+
+    def describe(self) -> str:
+        """Facts in words, for prompts and for matching against track descriptions."""
+        seen = ", ".join(label.name for label in self.labels[:3]) or "nothing recognisable"
+        light = (
+            "bright" if self.brightness > 0.6 else "dark" if self.brightness < 0.3 else "balanced"
+        )
+        colour = (
+            "colourful"
+            if self.colourfulness > 0.35
+            else "muted"
+            if self.colourfulness < 0.15
+            else "natural"
+        )
+        pace = (
+            "fast-moving"
+            if self.motion > 0.12
+            else "still"
+            if self.motion < 0.03
+            else "gently moving"
+        )
+        return f"{light}, {colour}, {pace} video showing {seen}"
+
+
+def colourfulness(frames: np.ndarray) -> float:
+    """Hasler & Süsstrunk's colourfulness metric, scaled to about 0..1."""
+    rgb = frames.astype(np.float32)
+    rg = rgb[..., 0] - rgb[..., 1]
+    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    value = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+    return float(min(value / 150.0, 1.0))
+
+
+def motion_level(frames: np.ndarray) -> float:
+    """Mean absolute change between consecutive sampled frames (grey, 0..1)."""
+    if len(frames) < 2:
+        return 0.0
+    grey = frames.astype(np.float32).mean(axis=-1) / 255.0
+    return float(np.abs(np.diff(grey, axis=0)).mean())
+
+
+def _thumbnail(image: np.ndarray, width: int = 64) -> np.ndarray:
+    step = max(1, image.shape[1] // width)
+    return image[::step, ::step].copy()
+
+
+def analyse_video(
+    path: Path, settings: Settings, encoder: ImageEncoder, n_thumbnails: int = 6
+) -> VideoAnalysis:
+    """Sample frames at `settings.fps` (lowered so at most `max_video_frames` are used),
+    encode them, and measure the video's look."""
+    info = probe(path)
+    fps = settings.fps
+    if info.duration and info.duration * fps > settings.max_video_frames:
+        fps = settings.max_video_frames / info.duration
+    frames = list(sample_frames(path, fps=fps, size=256, max_frames=settings.max_video_frames))
+    images = np.stack([f.image for f in frames])
+    per_frame = encoder.labels(images, k=5)
+    scores: dict[str, float] = {}
+    for frame_labels in per_frame:
+        for label in frame_labels:
+            scores[label.name] = scores.get(label.name, 0.0) + label.score / len(per_frame)
+    labels = [Label(n, s) for n, s in sorted(scores.items(), key=lambda kv: -kv[1])[:10]]
+    small = images[:, ::4, ::4]
+    picks = np.linspace(0, len(frames) - 1, num=min(n_thumbnails, len(frames))).round().astype(int)
+    return VideoAnalysis(
+        path=info.path,
+        info=info,
+        frame_times=np.array([f.time for f in frames], dtype=np.float32),
+        embeddings=encoder.encode(images),
+        labels=labels,
+        brightness=float(images.mean() / 255.0),
+        colourfulness=colourfulness(small),
+        motion=motion_level(small),
+        encoder=encoder.id,
+        thumbnails=[_thumbnail(images[i]) for i in picks],
+    )

@@ -1,0 +1,774 @@
+"""The music catalog: a SQLite database (the truth) in a catalog folder.
+
+Folder layout: `catalog.sqlite` (+ its WAL files), `tracks.hnsw` (the derived vector index,
+see vector_index.py) and `catalog.lock` (the writer lock, see lock.py).
+
+Writes go in batches, each batch in ONE transaction (`db.atomic()`): a crash at any moment
+leaves every batch either fully in or fully out. A file that changed is replaced by
+delete + insert, so it gets a new id (ids are AUTOINCREMENT and never reused): the vector
+stored under an id never changes, which is what lets the HNSW index be updated
+incrementally. Readers (the chat app) open read-only and see committed batches while a
+writer adds more (WAL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlite_utils import Database
+
+from musechat_tui.catalog import schema
+from musechat_tui.catalog.lock import CatalogLock
+from musechat_tui.encoders.base import Label
+from musechat_tui.errors import MuseChatError
+
+DB_FILE = "catalog.sqlite"
+INDEX_FILE = "tracks.hnsw"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class CatalogError(MuseChatError):
+    """The catalog cannot be used (not a catalog, wrong version, read-only, bad input)."""
+
+
+class CatalogMissingError(CatalogError):
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        super().__init__(
+            f"no music catalog in {directory}: build one with "
+            "`musechat-builder index MUSIC_DIR` (or `musechat-builder demo` for the demo library)"
+        )
+
+
+class EncoderMismatchError(CatalogError):
+    """Tracks from another embedding space than the catalog's (a catalog is one space)."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _f32(a: Any) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+
+
+def _blob(a: np.ndarray | None) -> bytes | None:
+    # Explicit little-endian so catalogs are portable.
+    return None if a is None else np.ascontiguousarray(a, dtype="<f4").tobytes()
+
+
+def _vec(b: bytes | None) -> np.ndarray | None:
+    return None if b is None else np.frombuffer(b, dtype="<f4").astype(np.float32)
+
+
+def new_checksum() -> Any:
+    # An integrity check, not a security boundary: the fastest hashlib digest here.
+    return hashlib.sha1(usedforsecurity=False)
+
+
+def update_checksum(h: Any, ids: np.ndarray, vecs: np.ndarray) -> None:
+    """Feed rows (int64 id LE, float32 LE embedding) in id order: one buffer per batch."""
+    rows = np.empty(len(ids), dtype=[("id", "<i8"), ("v", "<f4", (vecs.shape[1],))])
+    rows["id"], rows["v"] = ids, vecs
+    h.update(rows.tobytes())
+
+
+def _json_ids(ids: Iterable[int]) -> str:
+    # One JSON parameter + json_each() instead of `IN (?, ?, ...)`: no variable limit.
+    return json.dumps([int(i) for i in ids])
+
+
+@dataclass
+class TrackRecord:
+    """One indexed file with its analysis. `id` and `indexed_at` are set by the catalog."""
+
+    path: str
+    size: int
+    mtime: float
+    content_hash: str
+    duration: float
+    embedding: np.ndarray  # (dim,) float32, L2-normalised (normalised again on put)
+    encoder: str
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    year: int | None = None
+    window_start: float = 0.0
+    bpm: float | None = None
+    energy: float | None = None  # loudness in dBFS
+    energy_curve: np.ndarray | None = None  # float32 per-second RMS (sparkline)
+    segment_embeddings: np.ndarray | None = None  # (S, dim) float32
+    segment_starts: np.ndarray | None = None  # (S,) seconds from the start of the file
+    tags: dict[str, list[Label]] = field(default_factory=dict)  # vocab -> labels, best first
+    id: int | None = None
+    indexed_at: str | None = None
+
+    @property
+    def dim(self) -> int:
+        return int(np.asarray(self.embedding).shape[-1])
+
+
+def _locked(method: _F) -> _F:
+    # One connection per Catalog; the RLock lets UI worker threads share it safely.
+    @functools.wraps(method)
+    def wrapper(self: Catalog, *args: Any, **kwargs: Any) -> Any:
+        with self._mutex:
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Catalog:
+    """A catalog folder. Open with `Catalog.open(...)`; use as a context manager."""
+
+    def __init__(
+        self, directory: Path, db: Database, readonly: bool, lock: CatalogLock | None
+    ) -> None:
+        self.directory = directory
+        self.db = db
+        self.readonly = readonly
+        self._lock = lock
+        self._mutex = threading.RLock()
+        self._in_snapshot = False
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(
+        cls,
+        directory: str | Path,
+        create: bool = False,
+        readonly: bool = False,
+        lock: bool | None = None,
+    ) -> Catalog:
+        """Open the catalog in `directory`.
+
+        create: make the folder and an empty catalog when missing.
+        readonly: a reader (the chat app); never writes, never takes the writer lock.
+        lock: take the exclusive writer lock (default: when not read-only), so a second
+        writer (`index`, `verify --repair`) on the same folder is refused with a clear message.
+        """
+        if create and readonly:
+            raise ValueError("create=True and readonly=True cannot be combined")
+        directory = Path(directory).expanduser().resolve()
+        db_path = directory / DB_FILE
+        if not db_path.exists():
+            if not create:
+                raise CatalogMissingError(directory)
+            directory.mkdir(parents=True, exist_ok=True)
+        holder: CatalogLock | None = None
+        if lock if lock is not None else not readonly:
+            holder = CatalogLock(directory)
+            holder.acquire()
+        try:
+            db = cls._connect(db_path, readonly)
+            try:
+                cls._prepare(db, db_path, readonly)
+            except BaseException:
+                db.close()
+                raise
+        except BaseException:
+            if holder is not None:
+                holder.release()
+            raise
+        return cls(directory, db, readonly, holder)
+
+    @staticmethod
+    def _connect(db_path: Path, readonly: bool) -> Database:
+        timeout = schema.BUSY_TIMEOUT_MS / 1000
+        if readonly:
+            conn = sqlite3.connect(
+                f"{db_path.as_uri()}?mode=ro", uri=True, timeout=timeout, check_same_thread=False
+            )
+        else:
+            conn = sqlite3.connect(str(db_path), timeout=timeout, check_same_thread=False)
+        db = Database(conn, execute_plugins=False)
+        db.execute(f"PRAGMA busy_timeout = {schema.BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA foreign_keys = ON")
+        return db
+
+    @staticmethod
+    def _prepare(db: Database, db_path: Path, readonly: bool) -> None:
+        try:
+            if not readonly:
+                db.enable_wal()
+                # FULL: a committed batch survives a power cut, not just a process crash.
+                db.execute("PRAGMA synchronous = FULL")
+                schema.migrations.apply(db)
+            applied = {m.name for m in schema.migrations.applied(db)}
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"{db_path}: not a usable MuseChat catalog ({exc})") from None
+        known = set(schema.known_migrations())
+        if readonly and not applied:
+            # An empty file (a writer died before its first migration): nothing to read.
+            raise CatalogMissingError(db_path.parent)
+        if applied - known:
+            raise CatalogError(
+                f"{db_path}: this catalog was written by a newer MuseChat "
+                f"(unknown schema steps: {', '.join(sorted(applied - known))}); upgrade MuseChat"
+            )
+        if known - applied:
+            # Only possible read-only: writers migrate on open.
+            raise CatalogError(
+                f"{db_path}: this catalog needs a schema upgrade; run "
+                "`musechat-builder verify` once (it opens the catalog for writing)"
+            )
+
+    def close(self) -> None:
+        with self._mutex:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.close()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db_path(self) -> Path:
+        return self.directory / DB_FILE
+
+    @property
+    def index_path(self) -> Path:
+        return self.directory / INDEX_FILE
+
+    def _require_writable(self) -> None:
+        if self.readonly:
+            raise CatalogError(f"catalog {self.directory} was opened read-only")
+        if self._in_snapshot:
+            # The snapshot ends with ROLLBACK, which would silently undo the write.
+            raise CatalogError("cannot write inside Catalog.snapshot()")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Catalog]:
+        """A read transaction: every query inside sees the same committed state."""
+        with self._mutex:
+            if self.db.conn.in_transaction:
+                yield self
+                return
+            self.db.conn.execute("BEGIN")
+            self._in_snapshot = True
+            try:
+                yield self
+            finally:
+                self._in_snapshot = False
+                self.db.conn.execute("ROLLBACK")
+
+    # ------------------------------------------------------------------ embedding space
+    @_locked
+    def space(self) -> tuple[str, int] | None:
+        """(encoder id, dim) of the stored embeddings, or None for an empty catalog."""
+        row = self.db.execute(
+            "SELECT encoder, length(embedding) / 4 FROM tracks ORDER BY id LIMIT 1"
+        ).fetchone()
+        return (row[0], int(row[1])) if row else None
+
+    @property
+    def encoder(self) -> str | None:
+        s = self.space()
+        return s[0] if s else None
+
+    @property
+    def dim(self) -> int | None:
+        s = self.space()
+        return s[1] if s else None
+
+    # ------------------------------------------------------------------ writes
+    def _validate(self, records: Sequence[TrackRecord]) -> list[TrackRecord]:
+        latest: dict[str, TrackRecord] = {}
+        for r in records:  # the same path twice in a batch: the last one wins
+            latest[r.path] = r
+        out = list(latest.values())
+        spaces = {(r.encoder, r.dim) for r in out}
+        if len(spaces) > 1:
+            raise EncoderMismatchError(
+                f"one batch mixes embedding spaces {sorted(spaces)}; a catalog is one space"
+            )
+        for r in out:
+            emb = _f32(r.embedding)
+            if emb.ndim != 1 or emb.size == 0 or not np.all(np.isfinite(emb)):
+                raise CatalogError(f"{r.path}: the track embedding is not a finite 1-D vector")
+            norm = float(np.linalg.norm(emb))
+            if norm == 0.0:
+                raise CatalogError(f"{r.path}: the track embedding is all zeros")
+            r.embedding = (emb / norm).astype(np.float32)
+            if r.segment_embeddings is not None:
+                seg = _f32(r.segment_embeddings)
+                if seg.ndim != 2 or seg.shape[1] != emb.size:
+                    raise CatalogError(
+                        f"{r.path}: segment embeddings have shape {seg.shape}, "
+                        f"expected (S, {emb.size})"
+                    )
+                starts = (
+                    np.zeros(len(seg))
+                    if r.segment_starts is None
+                    else np.asarray(r.segment_starts, dtype=np.float64)
+                )
+                if starts.shape != (len(seg),):
+                    raise CatalogError(
+                        f"{r.path}: {len(starts)} segment starts for {len(seg)} segments"
+                    )
+                r.segment_embeddings, r.segment_starts = seg, starts
+        return out
+
+    def _check_space(self, records: Sequence[TrackRecord], replaced: set[str]) -> None:
+        if not records:
+            return
+        new = (records[0].encoder, records[0].dim)
+        # The catalog's space, ignoring the rows this batch replaces (so re-indexing the
+        # only track of a catalog with a new encoder is still refused unless all go).
+        row = self.db.execute(
+            "SELECT encoder, length(embedding) / 4 FROM tracks "
+            "WHERE path NOT IN (SELECT value FROM json_each(?)) LIMIT 1",
+            [json.dumps(sorted(replaced))],
+        ).fetchone()
+        if row and (row[0], int(row[1])) != new:
+            raise EncoderMismatchError(
+                f"catalog {self.directory} holds embeddings of encoder {row[0]!r} "
+                f"(dim {row[1]}); these tracks come from {new[0]!r} (dim {new[1]}). "
+                "A catalog is one embedding space: rebuild it with "
+                "`musechat-builder index MUSIC_DIR --rebuild` or use another --catalog"
+            )
+
+    @_locked
+    def put_tracks(self, records: Sequence[TrackRecord]) -> list[int]:
+        """Write a batch in ONE transaction; returns the new ids in the batch's order.
+
+        A row with the same path is deleted first (its segments and tags cascade), so a
+        changed file gets a new id and a path never appears twice. A failure recorded for
+        the path is cleared.
+        """
+        self._require_writable()
+        recs = self._validate(records)
+        if not recs:
+            return []
+        now = utc_now()
+        paths = json.dumps([r.path for r in recs])
+        ids: list[int] = []
+        with self.db.atomic():
+            self._check_space(recs, {r.path for r in recs})
+            conn = self.db.conn
+            conn.execute(
+                "DELETE FROM tracks WHERE path IN (SELECT value FROM json_each(?))", [paths]
+            )
+            conn.execute(
+                "DELETE FROM failures WHERE path IN (SELECT value FROM json_each(?))", [paths]
+            )
+            segments: list[tuple[int, int, float, bytes]] = []
+            tags: list[tuple[int, str, str, float, int]] = []
+            for r in recs:
+                cur = conn.execute(
+                    "INSERT INTO tracks (path, size, mtime, content_hash, title, artist, album,"
+                    " year, duration, window_start, bpm, energy, energy_curve, embedding,"
+                    " encoder, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        r.path,
+                        int(r.size),
+                        float(r.mtime),
+                        r.content_hash,
+                        r.title,
+                        r.artist,
+                        r.album,
+                        None if r.year is None else int(r.year),
+                        float(r.duration),
+                        float(r.window_start),
+                        None if r.bpm is None else float(r.bpm),
+                        None if r.energy is None else float(r.energy),
+                        _blob(r.energy_curve),
+                        _blob(r.embedding),
+                        r.encoder,
+                        now,
+                    ),
+                )
+                tid = int(cur.lastrowid or 0)
+                ids.append(tid)
+                if r.segment_embeddings is not None:
+                    assert r.segment_starts is not None
+                    segments.extend(
+                        (tid, i, float(s), _blob(e) or b"")
+                        for i, (s, e) in enumerate(
+                            zip(r.segment_starts, r.segment_embeddings, strict=True)
+                        )
+                    )
+                for vocab, labels in r.tags.items():
+                    tags.extend(
+                        (tid, vocab, lab.name, float(lab.score), rank)
+                        for rank, lab in enumerate(labels)
+                    )
+            conn.executemany(
+                "INSERT INTO segments (track_id, idx, start, embedding) VALUES (?,?,?,?)", segments
+            )
+            conn.executemany(
+                "INSERT INTO tags (track_id, vocab, tag, prob, rank) VALUES (?,?,?,?,?)", tags
+            )
+        for r, tid in zip(recs, ids, strict=True):  # only once committed
+            r.id, r.indexed_at = tid, now
+        return ids
+
+    @_locked
+    def remove_paths(self, paths: Iterable[str]) -> int:
+        """Drop the tracks (and failures) of files that are gone; returns tracks removed."""
+        self._require_writable()
+        arg = json.dumps(list(paths))
+        with self.db.atomic():
+            n = self.db.conn.execute(
+                "DELETE FROM tracks WHERE path IN (SELECT value FROM json_each(?))", [arg]
+            ).rowcount
+            self.db.conn.execute(
+                "DELETE FROM failures WHERE path IN (SELECT value FROM json_each(?))", [arg]
+            )
+        return n
+
+    @_locked
+    def record_failures(
+        self,
+        failures: Iterable[tuple[str, str, int | None, float | None]],
+        drop_tracks: bool = True,
+    ) -> None:
+        """Record (path, reason, size, mtime) of files that could not be indexed (upsert).
+
+        drop_tracks: a file that now fails no longer matches its old track (it changed or
+        became unreadable), so its track is removed too.
+        """
+        self._require_writable()
+        rows = [(str(p), str(reason), s, m, utc_now()) for p, reason, s, m in failures]
+        if not rows:
+            return
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT INTO failures (path, reason, size, mtime, at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(path) DO UPDATE SET reason=excluded.reason, size=excluded.size, "
+                "mtime=excluded.mtime, at=excluded.at",
+                rows,
+            )
+            if drop_tracks:
+                self.db.conn.execute(
+                    "DELETE FROM tracks WHERE path IN (SELECT value FROM json_each(?))",
+                    [json.dumps([r[0] for r in rows])],
+                )
+
+    @_locked
+    def clear(self) -> None:
+        """Empty the catalog (for `index --rebuild`) in one transaction; removes the index."""
+        self._require_writable()
+        with self.db.atomic():
+            for table in ("tracks", "failures", "vector_index", "track_changes"):
+                self.db.conn.execute(f"DELETE FROM {table}")
+        with contextlib.suppress(FileNotFoundError):
+            self.index_path.unlink()
+
+    # ------------------------------------------------------------------ reads
+    @_locked
+    def fingerprints(self) -> dict[str, tuple[int, float, str]]:
+        """path -> (size, mtime, content_hash) of every indexed file (incremental skip)."""
+        rows = self.db.execute("SELECT path, size, mtime, content_hash FROM tracks")
+        return {p: (int(s), float(m), h) for p, s, m, h in rows}
+
+    @_locked
+    def failed_fingerprints(self) -> dict[str, tuple[int | None, float | None]]:
+        """path -> (size, mtime) of recorded failures (skip a bad file until it changes)."""
+        rows = self.db.execute("SELECT path, size, mtime FROM failures")
+        return {p: (s, m) for p, s, m in rows}
+
+    @_locked
+    def failures(self) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT path, reason, size, mtime, at FROM failures ORDER BY path")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    @_locked
+    def count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM tracks").fetchone()[0])
+
+    @_locked
+    def ids(self) -> np.ndarray:
+        """All track ids, ascending (int64)."""
+        rows = self.db.execute("SELECT id FROM tracks ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    _TRACK_COLS = (
+        "id, path, size, mtime, content_hash, title, artist, album, year, duration,"
+        " window_start, bpm, energy, energy_curve, embedding, encoder, indexed_at"
+    )
+
+    @_locked
+    def get_tracks(self, ids: Iterable[int], segments: bool = True) -> list[TrackRecord]:
+        """Tracks in the order of `ids` (unknown ids are skipped)."""
+        id_list = [int(i) for i in ids]
+        if not id_list:
+            return []
+        arg = _json_ids(id_list)
+        by_id: dict[int, TrackRecord] = {}
+        with self.snapshot():
+            for row in self.db.execute(
+                f"SELECT {self._TRACK_COLS} FROM tracks "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                [arg],
+            ):
+                (tid, path, size, mtime, chash, title, artist, album, year, duration) = row[:10]
+                (wstart, bpm, energy, curve, emb, enc, at) = row[10:]
+                by_id[tid] = TrackRecord(
+                    id=tid,
+                    path=path,
+                    size=size,
+                    mtime=mtime,
+                    content_hash=chash,
+                    title=title,
+                    artist=artist,
+                    album=album,
+                    year=year,
+                    duration=duration,
+                    window_start=wstart,
+                    bpm=bpm,
+                    energy=energy,
+                    energy_curve=_vec(curve),
+                    embedding=_vec(emb),  # type: ignore[arg-type]
+                    encoder=enc,
+                    indexed_at=at,
+                )
+            for tid, vocab, tag, prob in self.db.execute(
+                "SELECT track_id, vocab, tag, prob FROM tags "
+                "WHERE track_id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY track_id, vocab, rank",
+                [arg],
+            ):
+                by_id[tid].tags.setdefault(vocab, []).append(Label(tag, prob))
+            if segments:
+                segs: dict[int, list[tuple[float, bytes]]] = {}
+                for tid, start, emb in self.db.execute(
+                    "SELECT track_id, start, embedding FROM segments "
+                    "WHERE track_id IN (SELECT value FROM json_each(?)) ORDER BY track_id, idx",
+                    [arg],
+                ):
+                    segs.setdefault(tid, []).append((start, emb))
+                for tid, rec in by_id.items():
+                    items = segs.get(tid, [])
+                    rec.segment_starts = np.array([s for s, _ in items], dtype=np.float64)
+                    rec.segment_embeddings = (
+                        np.stack([_vec(e) for _, e in items])  # type: ignore[misc]
+                        if items
+                        else np.zeros((0, rec.dim), dtype=np.float32)
+                    )
+        return [by_id[i] for i in id_list if i in by_id]
+
+    def get_track(self, track_id: int, segments: bool = True) -> TrackRecord | None:
+        found = self.get_tracks([track_id], segments=segments)
+        return found[0] if found else None
+
+    @_locked
+    def track_ids_where(self, where: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[int]:
+        """Ids of tracks matching an SQL condition on `tracks` (code-built, never user text),
+        e.g. `track_ids_where("bpm BETWEEN ? AND ?", [90, 110])`; tag presence:
+        `"id IN (SELECT track_id FROM tags WHERE vocab = ? AND tag = ?)"`."""
+        rows = self.db.execute(f"SELECT id FROM tracks WHERE {where} ORDER BY id", params)
+        return [r[0] for r in rows]
+
+    def track_ids_with_tag(
+        self, tag: str, vocab: str | None = None, min_prob: float = 0.0
+    ) -> list[int]:
+        """Ids of tracks carrying `tag` (case-insensitive) in `vocab` (any when None)."""
+        where = "id IN (SELECT track_id FROM tags WHERE tag = ? COLLATE NOCASE AND prob >= ?"
+        params: list[Any] = [tag, min_prob]
+        if vocab is not None:
+            where += " AND vocab = ?"
+            params.append(vocab)
+        return self.track_ids_where(where + ")", params)
+
+    def iter_embeddings(
+        self, batch_size: int = 8192, ids: Iterable[int] | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (ids int64 (n,), vectors float32 (n, dim)) in id order, `batch_size` at a time
+        (all tracks, or only `ids`). Run inside `snapshot()` for a consistent view."""
+        with self._mutex:
+            if ids is None:
+                cur = self.db.execute("SELECT id, embedding FROM tracks ORDER BY id")
+            else:
+                cur = self.db.execute(
+                    "SELECT id, embedding FROM tracks "
+                    "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                    [_json_ids(ids)],
+                )
+            while rows := cur.fetchmany(batch_size):
+                tids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
+                yield tids, vecs.reshape(len(rows), -1).astype(np.float32, copy=False)
+
+    @_locked
+    def checksum(self) -> tuple[int, str]:
+        """(count, hash) over the sorted (id, embedding bytes) of all tracks: what a vector
+        index built now would be checked against."""
+        with self.snapshot():
+            h = new_checksum()
+            n = 0
+            for ids, vecs in self.iter_embeddings():
+                update_checksum(h, ids, vecs)
+                n += len(ids)
+            return n, h.hexdigest()
+
+    # ------------------------------------------------------------------ change log / index row
+    @_locked
+    def change_seq(self) -> int:
+        """Sequence number of the latest change to `tracks` (0 when none ever)."""
+        row = self.db.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'track_changes'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    @_locked
+    def changed_ids_since(self, seq: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ids touched after change `seq`, split into (present now, gone now)."""
+        touched = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT track_id FROM track_changes WHERE seq > ?", [seq]
+            )
+        ]
+        present = {
+            r[0]
+            for r in self.db.execute(
+                "SELECT id FROM tracks WHERE id IN (SELECT value FROM json_each(?))",
+                [_json_ids(touched)],
+            )
+        }
+        gone = [t for t in touched if t not in present]
+        return np.array(sorted(present), dtype=np.int64), np.array(sorted(gone), dtype=np.int64)
+
+    @_locked
+    def index_row(self) -> dict[str, Any] | None:
+        cur = self.db.execute("SELECT * FROM vector_index WHERE id = 1")
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+    @_locked
+    def set_index_row(self, row: dict[str, Any]) -> None:
+        """Describe the index file just written, and prune the change log it covers."""
+        self._require_writable()
+        values = {**row, "id": 1}
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self.db.atomic():
+            self.db.conn.execute(
+                f"INSERT OR REPLACE INTO vector_index ({cols}) VALUES ({marks})",
+                list(values.values()),
+            )
+            self.db.conn.execute("DELETE FROM track_changes WHERE seq <= ?", [row["change_seq"]])
+
+    @_locked
+    def clear_index_row(self) -> None:
+        self._require_writable()
+        with self.db.atomic():
+            self.db.conn.execute("DELETE FROM vector_index")
+
+    # ------------------------------------------------------------------ reports
+    @_locked
+    def index_state(self) -> dict[str, Any]:
+        """Cheap state of the vector index (no file load): for `info`."""
+        row = self.index_row()
+        n = self.count()
+        if row is None:
+            return {"state": "empty" if n == 0 else "not built"}
+        pending = int(
+            self.db.execute(
+                "SELECT COUNT(*) FROM track_changes WHERE seq > ?", [row["change_seq"]]
+            ).fetchone()[0]
+        )
+        state = "current"
+        if row["elements"] > 0:
+            try:
+                size = self.index_path.stat().st_size
+            except FileNotFoundError:
+                size = None
+            if size is None:
+                state = "missing"
+            elif size != row["file_size"]:
+                state = "corrupt"
+        if state == "current" and pending:
+            state = "stale"
+        return {
+            "state": state,
+            "count": row["count"],
+            "deleted": row["elements"] - row["count"],
+            "pending_changes": pending,
+            "space": row["space"],
+            "M": row["M"],
+            "ef_construction": row["ef_construction"],
+            "built_at": row["built_at"],
+            "file": str(self.index_path),
+            "file_size": row["file_size"],
+        }
+
+    @_locked
+    def tag_histogram(self, top: int = 20) -> dict[str, list[dict[str, Any]]]:
+        """vocab -> the `top` most frequent tags with their track counts."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for vocab, tag, n in self.db.execute(
+            "SELECT vocab, tag, COUNT(*) AS n FROM tags GROUP BY vocab, tag "
+            "ORDER BY vocab, n DESC, tag"
+        ):
+            lst = out.setdefault(vocab, [])
+            if len(lst) < top:
+                lst.append({"tag": tag, "count": n})
+        return out
+
+    @_locked
+    def info(self, top_tags: int = 20) -> dict[str, Any]:
+        """A JSON-ready summary for `musechat-builder info`."""
+        with self.snapshot():
+            space = self.space()
+            tracks, total, segs = self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(duration), 0), "
+                "(SELECT COUNT(*) FROM segments) FROM tracks"
+            ).fetchone()
+            return {
+                "catalog": str(self.directory),
+                "tracks": int(tracks),
+                "failures": int(self.db.execute("SELECT COUNT(*) FROM failures").fetchone()[0]),
+                "segments": int(segs),
+                "dim": space[1] if space else None,
+                "encoder": space[0] if space else None,
+                "total_duration_s": float(total),
+                "index": self.index_state(),
+                "tags": self.tag_histogram(top_tags),
+                "schema": [m.name for m in schema.migrations.applied(self.db)],
+            }
+
+    @_locked
+    def check_integrity(self) -> list[str]:
+        """SQLite-level problems (empty list: healthy)."""
+        problems: list[str] = []
+        res = [r[0] for r in self.db.execute("PRAGMA integrity_check")]
+        if res != ["ok"]:
+            problems += [f"sqlite integrity: {r}" for r in res]
+        for table, rowid, parent, _ in self.db.execute("PRAGMA foreign_key_check"):
+            problems.append(f"{table} row {rowid} points to a missing {parent} row")
+        spaces = self.db.execute(
+            "SELECT encoder, length(embedding) / 4, COUNT(*) FROM tracks "
+            "GROUP BY encoder, length(embedding)"
+        ).fetchall()
+        if len(spaces) > 1:
+            problems.append(
+                "tracks from several embedding spaces: "
+                + ", ".join(f"{e} dim {d} ({n} tracks)" for e, d, n in spaces)
+            )
+        bad_segs = self.db.execute(
+            "SELECT COUNT(*) FROM segments s JOIN tracks t ON t.id = s.track_id "
+            "WHERE length(s.embedding) != length(t.embedding)"
+        ).fetchone()[0]
+        if bad_segs:
+            problems.append(f"{bad_segs} segment embeddings differ in size from their track's")
+        return problems

@@ -1,0 +1,140 @@
+"""One typed settings object, layered: defaults < TOML file < MUSECHAT_* env vars < CLI flags.
+
+The TOML file is `config.toml` in the platformdirs config dir (or the file named by
+MUSECHAT_CONFIG). Data (catalogs, sessions, models) lives in the platformdirs data dir
+unless `data_dir` says otherwise. API keys are never settings: they come from the
+environment only, so they are never written to disk.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import platformdirs
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from musechat_tui.errors import ConfigError
+
+APP_NAME = "musechat"
+REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+
+
+def default_config_file() -> Path:
+    return Path(
+        os.environ.get("MUSECHAT_CONFIG")
+        or Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+    )
+
+
+class Settings(BaseSettings):
+    """Every knob of MuseChat. Field docs double as help text."""
+
+    model_config = SettingsConfigDict(env_prefix="MUSECHAT_", extra="forbid", validate_default=True)
+    # The TOML layer; set by load_settings before construction.
+    config_file: ClassVar[Path] = default_config_file()
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
+        description="Where catalogs, sessions and models are stored.",
+    )
+    catalog_dir: Path | None = Field(
+        None, description="Music catalog folder (default: DATA_DIR/catalog)."
+    )
+
+    image_encoder: Literal["efficientnet-lite0", "clip"] = Field(
+        "efficientnet-lite0", description="Video frame encoder."
+    )
+    text_encoder: Literal["minilm", "clip"] = Field("minilm", description="Text encoder.")
+    audio_encoder: Literal["musicnn", "ast"] = Field("musicnn", description="Music encoder.")
+    clip_model: str = Field(
+        "openai/clip-vit-base-patch32", description="CLIP local folder or hub id (when chosen)."
+    )
+    ast_model: str = Field(
+        "MIT/ast-finetuned-audioset-10-10-0.4593",
+        description="AST local folder or hub id (when chosen).",
+    )
+    musicnn_dir: Path = Field(
+        REPO_DATA_DIR / "musicnn", description="Folder of the musicnn ONNX models."
+    )
+    llm_model: Path | None = Field(
+        None, description="GGUF file of the explanation LLM (default: packaged SmolLM2)."
+    )
+    openai_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint for explanations."
+    )
+    openai_model: str | None = Field(
+        None, description="Model name at the OpenAI-compatible endpoint."
+    )
+
+    fps: float = Field(1.0, gt=0, le=60, description="Video frames sampled per second (paper: 5).")
+    window_seconds: float = Field(
+        120.0, gt=0, description="Central window of a track that is analysed."
+    )
+    segment_seconds: float = Field(10.0, gt=0, description="Length of one analysed segment.")
+    max_video_frames: int = Field(
+        120,
+        ge=1,
+        le=10_000,
+        description="Cap on frames analysed per video (fps is lowered for long videos).",
+    )
+    top_k: int = Field(5, ge=1, le=100, description="Recommendations per turn.")
+    threads: int = Field(2, ge=1, le=256, description="CPU threads for torch and onnxruntime.")
+    batch_size: int = Field(16, ge=1, le=4096, description="Encoder batch size.")
+
+    @field_validator("data_dir", "catalog_dir", "musicnn_dir", "llm_model", mode="after")
+    @classmethod
+    def _expand(cls, v: Path | None) -> Path | None:
+        return v.expanduser() if v is not None else None
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.catalog_dir or self.data_dir / "catalog"
+
+    @property
+    def max_segments(self) -> int:
+        return max(1, int(self.window_seconds // self.segment_seconds))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: CLI flags (init) > env vars > TOML file > defaults.
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, cls.config_file),
+        )
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; `overrides` are CLI flags (None values are ignored)."""
+    path = Path(config_file) if config_file else default_config_file()
+    if path.exists():
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: invalid config file: {exc}") from None
+    Settings.config_file = path
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings (from {path}, MUSECHAT_* or flags): {problems}"
+        ) from None

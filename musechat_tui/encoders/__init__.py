@@ -1,0 +1,68 @@
+"""Encoders chosen by config. Imports are lazy: torch/onnxruntime load only when an encoder
+is built, so the app's first screen does not wait for them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from musechat_tui.encoders.base import (
+    AudioEncoder,
+    AudioFeatures,
+    ImageEncoder,
+    Label,
+    TextEncoder,
+    TokenFeatures,
+)
+
+if TYPE_CHECKING:
+    from musechat_tui.config import Settings
+
+__all__ = [
+    "AudioEncoder",
+    "AudioFeatures",
+    "ImageEncoder",
+    "Label",
+    "TextEncoder",
+    "TokenFeatures",
+    "build_audio_encoder",
+    "build_image_encoder",
+    "build_text_encoder",
+]
+
+
+def build_image_encoder(settings: Settings) -> ImageEncoder:
+    if settings.image_encoder == "clip":
+        from musechat_tui.encoders.clip import ClipImageEncoder
+
+        return ClipImageEncoder(
+            settings.clip_model, batch_size=settings.batch_size, threads=settings.threads
+        )
+    from musechat_tui.encoders.efficientnet import EfficientNetLite0Encoder
+
+    return EfficientNetLite0Encoder(batch_size=settings.batch_size, threads=settings.threads)
+
+
+def build_text_encoder(settings: Settings) -> TextEncoder:
+    if settings.text_encoder == "clip":
+        from musechat_tui.encoders.clip import ClipTextEncoder
+
+        return ClipTextEncoder(
+            settings.clip_model, batch_size=settings.batch_size, threads=settings.threads
+        )
+    from musechat_tui.encoders.minilm import MiniLMTextEncoder
+
+    return MiniLMTextEncoder(batch_size=settings.batch_size, threads=settings.threads)
+
+
+def build_audio_encoder(settings: Settings) -> AudioEncoder:
+    if settings.audio_encoder == "ast":
+        from musechat_tui.encoders.ast import ASTAudioEncoder
+
+        return ASTAudioEncoder(
+            settings.ast_model, batch_size=settings.batch_size, threads=settings.threads
+        )
+    from musechat_tui.encoders.musicnn import MusicnnEncoder
+
+    return MusicnnEncoder(
+        settings.musicnn_dir, batch_size=settings.batch_size, threads=settings.threads
+    )

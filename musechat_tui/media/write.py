@@ -1,0 +1,115 @@
+"""Encode audio to a file with PyAV: the codec follows the extension, tags become the
+container's metadata (ID3, Vorbis comments, iTunes atoms, RIFF INFO as fitting). Files are
+written through a temp name and renamed, so a crash never leaves half a file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from musechat_tui.errors import MediaError
+
+__all__ = ["AUDIO_FORMATS", "AUDIO_SPECS", "AudioSpec", "encode_audio", "write_audio"]
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """How one audio extension is encoded."""
+
+    codec: str
+    rate: int | None = None  # forced sample rate (opus only runs at 48 kHz)
+    stereo: bool = False  # FFmpeg's native Vorbis encoder only takes stereo
+    options: Mapping[str, str] | None = None
+
+
+AUDIO_SPECS: dict[str, AudioSpec] = {
+    "wav": AudioSpec("pcm_s16le"),
+    "flac": AudioSpec("flac"),
+    "mp3": AudioSpec("libmp3lame"),
+    # libvorbis is not in PyAV's wheel; the native encoder is "experimental".
+    "ogg": AudioSpec("vorbis", stereo=True, options={"strict": "experimental"}),
+    "opus": AudioSpec("libopus", rate=48000),
+    "m4a": AudioSpec("aac"),
+}
+AUDIO_FORMATS: tuple[str, ...] = tuple(AUDIO_SPECS)
+
+
+def _resample(x: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
+    """Sample-rate conversion for codecs that force a rate (soxr, high quality)."""
+    if src_rate == dst_rate:
+        return x
+    import soxr
+
+    return np.ascontiguousarray(soxr.resample(x.T, src_rate, dst_rate).T, dtype=np.float32)
+
+
+def _planes(samples: np.ndarray, channels: int) -> np.ndarray:
+    x = np.asarray(samples, dtype=np.float32)
+    x = x[None, :] if x.ndim == 1 else x
+    if x.shape[0] == channels:
+        return x
+    if x.shape[0] == 1:
+        return np.repeat(x, channels, axis=0)
+    return np.mean(x, axis=0, keepdims=True).astype(np.float32)
+
+
+def encode_audio(
+    container: av.container.OutputContainer,
+    stream: av.audio.stream.AudioStream,
+    planes: np.ndarray,
+    rate: int,
+    chunk: int = 4096,
+) -> None:
+    """Encode (channels, n) float32 planes into `stream` in chunks with explicit pts, then flush."""
+    layout = "stereo" if planes.shape[0] == 2 else "mono"
+    for i in range(0, planes.shape[1], chunk):
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(planes[:, i : i + chunk]), format="fltp", layout=layout
+        )
+        frame.sample_rate = rate
+        frame.pts = i
+        frame.time_base = Fraction(1, rate)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+
+
+def write_audio(
+    path: str | Path,
+    samples: np.ndarray,
+    sample_rate: int = 44100,
+    channels: int | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Path:
+    """Encode `samples` (mono (n,) or (channels, n) float32 in [-1, 1]) into `path`."""
+    path = Path(path)
+    ext = path.suffix.lstrip(".").lower()
+    if ext not in AUDIO_SPECS:
+        raise MediaError(
+            path, f"cannot write audio as .{ext} (supported: {', '.join(AUDIO_FORMATS)})"
+        )
+    spec = AUDIO_SPECS[ext]
+    x = np.asarray(samples, dtype=np.float32)
+    n_in = 1 if x.ndim == 1 else x.shape[0]
+    channels = 2 if spec.stereo else (channels or n_in)
+    rate = spec.rate or sample_rate
+    planes = _resample(_planes(x, channels), sample_rate, rate)
+    tmp = path.with_name(f".{path.stem}.part{path.suffix}")
+    try:
+        with av.open(str(tmp), "w") as container:
+            container.metadata.update(dict(tags or {}))
+            layout = "stereo" if channels == 2 else "mono"
+            stream = container.add_stream(
+                spec.codec, rate=rate, layout=layout, options=dict(spec.options or {})
+            )
+            encode_audio(container, stream, planes, rate)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

