@@ -58,7 +58,7 @@ DEMO_PIECES = (
         "corelli/opus3no1/1grave", "Trio Sonata Op. 3 No. 1 - Grave", "Arcangelo Corelli", "1689"
     ),
     DemoPiece(
-        "monteverdi/madrigal.3.1", "Madrigal Book 3 No. 1", "Claudio Monteverdi", "1592", "choir"
+        "monteverdi/madrigal.3.1", "Madrigal Book 3 No. 1", "Claudio Monteverdi", "1592"
     ),
     DemoPiece("weber/concertino_clarinet", "Clarinet Concertino", "Carl Maria von Weber", "1811"),
     DemoPiece("verdi/laDonnaEMobile", "La donna e mobile", "Giuseppe Verdi", "1851"),

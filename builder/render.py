@@ -11,6 +11,7 @@ import copy
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from musechat_tui.errors import MediaMissingError, MuseChatError
@@ -55,7 +56,11 @@ def _fluidsynth() -> str:
 
 
 def render_midi(
-    midi_path: Path, out_wav: Path, sample_rate: int = 16000, soundfont: Path | None = None
+    midi_path: Path,
+    out_wav: Path,
+    sample_rate: int = 16000,
+    soundfont: Path | None = None,
+    max_seconds: float = 1200.0,
 ) -> Path:
     """Render `midi_path` to a 16-bit stereo WAV at `sample_rate`; returns `out_wav`.
 
@@ -71,18 +76,34 @@ def render_midi(
     part = out_wav.with_name(out_wav.name + ".part")
     cmd = [exe, "-ni", "-q", "-T", "wav", "-r", str(int(sample_rate)), "-F", str(part)]
     cmd += [str(sf2), str(midi_path)]
+    # A MIDI file with a note that never ends makes fluidsynth render forever (seen with
+    # sustained choir voices): stop once the output passes `max_seconds` of audio.
+    max_bytes = _WAV_HEADER_BYTES + int(max_seconds * sample_rate) * 4  # 16-bit stereo
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        part.unlink(missing_ok=True)
-        raise MuseChatError(
-            f"{midi_path}: fluidsynth did not finish within {RENDER_TIMEOUT_S} s"
-        ) from None
+        deadline = time.monotonic() + RENDER_TIMEOUT_S
+        while proc.poll() is None:
+            too_long = part.exists() and part.stat().st_size > max_bytes
+            if too_long or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                part.unlink(missing_ok=True)
+                why = (
+                    f"renders past {max_seconds:.0f} s of audio"
+                    if too_long
+                    else (f"did not finish within {RENDER_TIMEOUT_S} s")
+                )
+                raise MuseChatError(f"{midi_path}: fluidsynth {why} (a note that never ends?)")
+            time.sleep(0.1)
+        stdout, stderr = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    detail = (stderr or stdout).strip().splitlines()[-3:]
     # fluidsynth exits 0 even when it cannot read the MIDI file: check the output too.
     ok = proc.returncode == 0 and part.is_file() and part.stat().st_size > _WAV_HEADER_BYTES
     if not ok:
         part.unlink(missing_ok=True)
-        detail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise MuseChatError(
             f"{midi_path}: fluidsynth could not render it (exit {proc.returncode}"
             + (f": {' | '.join(detail)}" if detail else "")

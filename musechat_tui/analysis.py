@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -81,6 +82,47 @@ class TrackAnalysis:
 
     def top_tags(self, vocab: str, k: int = 5) -> list[Label]:
         return self.features.top_tags(vocab, k) if vocab in self.features.tags else []
+
+
+class DescribableTrack(Protocol):
+    title: str | None
+    artist: str | None
+    bpm: float | None
+    energy: float | None
+    tags: dict[str, list[Label]]
+
+
+def tempo_word(bpm: float | None) -> str | None:
+    if bpm is None:
+        return None
+    return "slow" if bpm < 85 else "fast" if bpm > 135 else "moderate"
+
+
+def loudness_word(energy_db: float | None) -> str | None:
+    if energy_db is None:
+        return None
+    return "loud" if energy_db > -14 else "quiet" if energy_db < -26 else None
+
+
+def describe_track(track: DescribableTrack, tags_per_vocab: int = 5) -> str:
+    """A track in words, from facts only (tags, tempo, loudness, metadata): the text side
+    of the zero-shot bridge between what a user types and the music."""
+    names: list[str] = []
+    for labels in track.tags.values():
+        for label in labels[:tags_per_vocab]:
+            if label.name.lower() not in (n.lower() for n in names):
+                names.append(label.name)
+    parts = [track.title or "untitled"]
+    if track.artist:
+        parts[0] += f" by {track.artist}"
+    if names:
+        parts.append(", ".join(names))
+    feel = [w for w in (tempo_word(track.bpm), loudness_word(track.energy)) if w]
+    if track.bpm:
+        feel.append(f"{track.bpm:.0f} bpm")
+    if feel:
+        parts.append(", ".join(feel))
+    return ". ".join(parts)
 
 
 def decode_track(path: Path, settings: Settings, sample_rate: int = 16_000) -> DecodedTrack:
@@ -219,7 +261,7 @@ def analyse_video(
         fps = settings.max_video_frames / info.duration
     frames = list(sample_frames(path, fps=fps, size=256, max_frames=settings.max_video_frames))
     images = np.stack([f.image for f in frames])
-    per_frame = encoder.labels(images, k=5)
+    embeddings, per_frame = encoder.encode_and_label(images, k=5)
     scores: dict[str, float] = {}
     for frame_labels in per_frame:
         for label in frame_labels:
@@ -231,7 +273,7 @@ def analyse_video(
         path=info.path,
         info=info,
         frame_times=np.array([f.time for f in frames], dtype=np.float32),
-        embeddings=encoder.encode(images),
+        embeddings=embeddings,
         labels=labels,
         brightness=float(images.mean() / 255.0),
         colourfulness=colourfulness(small),

@@ -6,7 +6,9 @@ mp3, ogg (Vorbis), opus and m4a (AAC). Video: mp4 (H.264 + AAC), mkv (H.264 + Vo
 webm (VP8 + Opus), with or without sound, showing a test pattern whose background colour
 changes every second (`second_colour`) so a decoded frame tells which second it came from,
 plus a moving bar (or a panning texture, `pattern="texture"`) so encoders see motion.
+`tone_steps` makes audio whose frequency changes every step, so content tells the time.
 Helpers at the end damage files: `truncate`, `corrupt`, `random_file`, `text_file`.
+Import it as `import media_factory as mf` from tests (pytest puts tests/ on sys.path).
 
 Example::
 
@@ -28,6 +30,7 @@ __all__ = [
     "AUDIO_FORMATS",
     "PALETTE",
     "VIDEO_FORMATS",
+    "TexturePattern",
     "chord",
     "corrupt",
     "make_chord",
@@ -36,6 +39,7 @@ __all__ = [
     "nearest_palette_index",
     "random_file",
     "second_colour",
+    "seconds_pattern",
     "sine",
     "step_freq",
     "text_file",
@@ -81,7 +85,9 @@ VIDEO_SPECS: dict[str, VideoSpec] = {
     "mp4": VideoSpec("libx264", "yuv420p", AUDIO_SPECS["m4a"], {"preset": "veryfast"}),
     "mkv": VideoSpec("libx264", "yuv420p", AUDIO_SPECS["ogg"], {"preset": "veryfast"}),
     # VP8 rather than VP9: several times faster to encode on a small CPU.
-    "webm": VideoSpec("libvpx", "yuv420p", AUDIO_SPECS["opus"], {"deadline": "realtime", "cpu-used": "8"}),
+    "webm": VideoSpec(
+        "libvpx", "yuv420p", AUDIO_SPECS["opus"], {"deadline": "realtime", "cpu-used": "8"}
+    ),
 }
 VIDEO_FORMATS: tuple[str, ...] = tuple(VIDEO_SPECS)
 
@@ -156,7 +162,9 @@ def _add_audio_stream(
     container: av.container.OutputContainer, spec: AudioSpec, rate: int, channels: int
 ) -> av.audio.stream.AudioStream:
     layout = "stereo" if channels == 2 else "mono"
-    return container.add_stream(spec.codec, rate=rate, layout=layout, options=dict(spec.options or {}))
+    return container.add_stream(
+        spec.codec, rate=rate, layout=layout, options=dict(spec.options or {})
+    )
 
 
 def _encode_audio(
@@ -361,7 +369,9 @@ def make_video(
             rate = spec.audio.rate or sample_rate
             audio = _add_audio_stream(container, spec.audio, rate, channels)
         for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(pattern_fn(i, i / fps, width, height), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                pattern_fn(i, i / fps, width, height), format="rgb24"
+            )
             frame.pts = i
             frame.time_base = Fraction(1, fps)
             for packet in vs.encode(frame):
@@ -400,7 +410,9 @@ def corrupt(
     n = int(length * len(data)) if isinstance(length, float) else int(length)
     start = int(at * len(data))
     end = min(len(data), start + n)
-    data[start:end] = np.random.default_rng(seed).integers(0, 256, end - start, dtype=np.uint8).tobytes()
+    data[start:end] = (
+        np.random.default_rng(seed).integers(0, 256, end - start, dtype=np.uint8).tobytes()
+    )
     out = Path(dest) if dest is not None else src
     out.write_bytes(bytes(data))
     return out

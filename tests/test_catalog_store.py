@@ -547,8 +547,8 @@ def test_filtered_search_small_allowed_set_is_exact(cat: Catalog, rng) -> None:
 
 def test_filtered_search_through_hnsw_filter(cat: Catalog, rng) -> None:
     cat.put_tracks(records(rng, 600))
-    # exact_below=0 forces hnswlib's filtered search for every allowed set.
-    index, _ = VectorIndex.build_from(cat, HnswParams(exact_below=0))
+    # exact_ratio=0 forces hnswlib's filtered search for every allowed set.
+    index, _ = VectorIndex.build_from(cat, HnswParams(exact_ratio=0))
     vecs = all_vectors(cat)
     ids = np.array(list(vecs))
     recalls = []

@@ -67,3 +67,7 @@ def check(config: ConfigOpt = None, threads: ThreadsOpt = None, json_out: JsonOp
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -150,3 +150,11 @@ def m001_initial(db: Database) -> None:
 
 def known_migrations() -> list[str]:
     return [m.name for m in migrations._migrations]
+
+
+@migrations()
+def m002_track_text(db: Database) -> None:
+    # The zero-shot text bridge: each track's description in words (tags, tempo, loudness,
+    # metadata) and its sentence vector, so text search needs no model run per track.
+    db.execute("ALTER TABLE tracks ADD COLUMN description TEXT")
+    db.execute("ALTER TABLE tracks ADD COLUMN text_embedding BLOB")

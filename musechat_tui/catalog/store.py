@@ -112,6 +112,8 @@ class TrackRecord:
     segment_embeddings: np.ndarray | None = None  # (S, dim) float32
     segment_starts: np.ndarray | None = None  # (S,) seconds from the start of the file
     tags: dict[str, list[Label]] = field(default_factory=dict)  # vocab -> labels, best first
+    description: str | None = None  # the track in words (analysis.describe_track)
+    text_embedding: np.ndarray | None = None  # sentence vector of `description`
     id: int | None = None
     indexed_at: str | None = None
 
@@ -375,7 +377,8 @@ class Catalog:
                 cur = conn.execute(
                     "INSERT INTO tracks (path, size, mtime, content_hash, title, artist, album,"
                     " year, duration, window_start, bpm, energy, energy_curve, embedding,"
-                    " encoder, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " encoder, indexed_at, description, text_embedding)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         r.path,
                         int(r.size),
@@ -393,6 +396,8 @@ class Catalog:
                         _blob(r.embedding),
                         r.encoder,
                         now,
+                        r.description,
+                        _blob(r.text_embedding),
                     ),
                 )
                 tid = int(cur.lastrowid or 0)
@@ -503,7 +508,8 @@ class Catalog:
 
     _TRACK_COLS = (
         "id, path, size, mtime, content_hash, title, artist, album, year, duration,"
-        " window_start, bpm, energy, energy_curve, embedding, encoder, indexed_at"
+        " window_start, bpm, energy, energy_curve, embedding, encoder, indexed_at,"
+        " description, text_embedding"
     )
 
     @_locked
@@ -521,7 +527,7 @@ class Catalog:
                 [arg],
             ):
                 (tid, path, size, mtime, chash, title, artist, album, year, duration) = row[:10]
-                (wstart, bpm, energy, curve, emb, enc, at) = row[10:]
+                (wstart, bpm, energy, curve, emb, enc, at, desc, text_emb) = row[10:]
                 by_id[tid] = TrackRecord(
                     id=tid,
                     path=path,
@@ -540,6 +546,8 @@ class Catalog:
                     embedding=_vec(emb),  # type: ignore[arg-type]
                     encoder=enc,
                     indexed_at=at,
+                    description=desc,
+                    text_embedding=_vec(text_emb),
                 )
             for tid, vocab, tag, prob in self.db.execute(
                 "SELECT track_id, vocab, tag, prob FROM tags "
@@ -607,6 +615,16 @@ class Catalog:
                 tids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
                 vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
                 yield tids, vecs.reshape(len(rows), -1).astype(np.float32, copy=False)
+
+    @_locked
+    def text_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64 (n,), description vectors float32 (n, d)) of the tracks that have one."""
+        rows = self.db.execute(
+            "SELECT id, text_embedding FROM tracks WHERE text_embedding IS NOT NULL ORDER BY id"
+        ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
+        return ids, vecs.astype(np.float32)
 
     @_locked
     def checksum(self) -> tuple[int, str]:

@@ -15,9 +15,11 @@ the old pair or a file the row does not describe (detected by size/hash, rebuilt
 read-only opener (the chat) does the same work in memory and never writes.
 
 Search is hnswlib's, single-threaded (a chat asks one query at a time). Filtered search
-(`allowed_ids`) is exact below `exact_below` allowed tracks (their vectors are read from
-SQLite and scored with one matmul: exact and fast) and uses hnswlib's filter above it, with
-ef raised until min(k, allowed) results come back.
+(`allowed_ids`) picks the cheaper of two paths by a cost model: scoring the allowed ids
+exactly (vectors read from SQLite, one matmul: cost ~ allowed) or hnswlib's filtered search
+(cost ~ ef * N / allowed, as the graph walk must pass ~N/allowed nodes per allowed hit).
+So small allowed sets are exact; large ones use the graph, with ef raised when needed so
+min(k, allowed) results always come back.
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ class HnswParams:
     M: int = 32
     ef_construction: int = 200
     ef: int = 128  # query-time beam width (raised to k when k is larger)
-    exact_below: int = 20_000  # filtered search is exact numpy below this many allowed ids
+    # Filtered search is exact when allowed**2 <= exact_ratio * ef * N (costs equal there;
+    # fitted with `bench/bench_hnsw.py --filtered`). 0: always the graph; inf: always exact.
+    exact_ratio: float = 0.7
     threads: int = 0  # build threads; 0 = all cores
     compact_ratio: float = 0.25  # rebuild instead of updating past this share of deleted
 
@@ -157,7 +161,9 @@ class VectorIndex:
         return cls(dim, params, index, ids, seq, encoder, catalog), n, h.hexdigest()
 
     @classmethod
-    def _load(cls, catalog: Catalog, row: dict[str, Any], params: HnswParams, verify_file: bool):
+    def _load(
+        cls, catalog: Catalog, row: dict[str, Any], params: HnswParams, verify_file: bool
+    ) -> VectorIndex:
         """Load the file the row describes; raises IndexFileError when it does not match."""
         path = catalog.index_path
         if row["elements"] == 0:
@@ -420,12 +426,12 @@ class VectorIndex:
         if len(allowed) == 0:
             return []
         k_eff = min(k, len(allowed))
-        if len(allowed) <= self.params.exact_below:
+        run_ef = max(base_ef, k_eff)
+        if len(allowed) ** 2 <= self.params.exact_ratio * run_ef * len(self._ids):
             return self._exact(q, allowed, k_eff)
         allowed_set = set(allowed.tolist())
         # hnswlib keeps exploring until it holds ef allowed candidates, so a short answer
         # only comes from an unreachable corner of the graph: raise ef, then go exact.
-        run_ef = max(base_ef, k_eff)
         for _ in range(3):
             hits = self._knn(q, k_eff, run_ef, allowed_set.__contains__)
             if hits is not None and len(hits) >= k_eff:

@@ -70,7 +70,8 @@ def _load(model: str, loaders: dict[str, Any]) -> dict[str, Any]:
     is_path = _looks_like_path(model)
     source = str(Path(model).expanduser()) if is_path else model
     if is_path and not Path(source).is_dir():
-        raise ModelLoadError(f"CLIP model '{model}': folder does not exist; {HINT}")
+        problem = "is not a folder" if Path(source).exists() else "folder does not exist"
+        raise ModelLoadError(f"CLIP model '{model}': {problem}; {HINT}")
     # local folder / HF cache first: no network wait when the files are already here
     attempts = [True] if is_path else [True, False]
     cause: BaseException | None = None
@@ -84,7 +85,7 @@ def _load(model: str, loaders: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:
             cause = exc
     assert cause is not None
-    where = "local folder" if is_path else "hub id (tried the local cache, then the hub)"
+    where = "local folder" if is_path else "hub id; tried the local cache, then the hub"
     raise ModelLoadError(
         f"CLIP model '{model}' ({where}) could not be loaded: "
         f"{type(cause).__name__}: {_short(cause)}; {HINT}"

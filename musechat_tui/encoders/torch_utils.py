@@ -80,18 +80,23 @@ def pad_token_features(parts: list[tuple[np.ndarray, np.ndarray]], dim: int) -> 
 
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' progress bars and info/warning logs while a model loads: they
-    would write over the terminal UI. Previous settings are restored afterwards."""
+    """Silence transformers' and huggingface_hub's progress bars and info/warning logs
+    (load reports, download retries) while a model loads: they would write over the
+    terminal UI, and failures are reported as ModelLoadError anyway. Restored afterwards."""
+    from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as hf_logging
 
     bar = hf_logging.is_progress_bar_enabled()
     level = hf_logging.get_verbosity()
+    hub_level = hub_logging.get_verbosity()
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    hub_logging.set_verbosity_error()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
+        hub_logging.set_verbosity(hub_level)
         if bar:
             hf_logging.enable_progress_bar()
 

@@ -121,11 +121,13 @@ def _decode(
                     first_time = (t - origin) if t is not None else (seek_to or 0.0)
                 take(resampler.resample(frame))
                 if frame.time is not None:
-                    last_end = max(last_end, frame.time - origin + frame.samples / frame.sample_rate)
-            if stop_at is not None and first_time is not None:
-                if first_time + n_out / sample_rate >= stop_at:
-                    eof = False
-                    break
+                    last_end = max(
+                        last_end, frame.time - origin + frame.samples / frame.sample_rate
+                    )
+            have = None if first_time is None else first_time + n_out / sample_rate
+            if stop_at is not None and have is not None and have >= stop_at:
+                eof = False
+                break
     except av.error.FFmpegError as exc:
         # A demuxer error mid-file: treat as the end of the data; the caller compares
         # what was decoded with the declared duration.
@@ -173,9 +175,7 @@ def _load(
     dec: _Decoded | None = None
     if start > 0:
         try:
-            dec = _decode(
-                container, stream, path, sample_rate, max(0.0, start - _SEEK_MARGIN), end
-            )
+            dec = _decode(container, stream, path, sample_rate, max(0.0, start - _SEEK_MARGIN), end)
         except av.error.FFmpegError:
             dec = None  # unseekable: decode from the start below
         if dec is not None and not dec.samples.size and declared and start >= declared:

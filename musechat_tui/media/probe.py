@@ -66,13 +66,13 @@ _TAG_ALIASES: dict[str, tuple[str, ...]] = {
 # Containers whose duration FFmpeg may only estimate from the bit rate (no index, no
 # header count): their declared duration is not trusted for truncation checks.
 _ESTIMATED_DURATION_FORMATS = frozenset(
-    {"aac", "ac3", "eac3", "dts", "truehd", "mpeg", "mpegts", "h264", "hevc", "m4v", "mpegvideo"}
+    {"aac", "ac3", "eac3", "dts", "truehd", "h264", "hevc", "m4v", "mpegvideo"}
 )
-_IMAGE_FORMAT = re.compile(r"(^image2|_pipe$|^gif$|^webp$|^png$|^apng$)")
-_MEDIA_EXTENSIONS = frozenset(
-    "mp3 wav wave flac ogg oga opus m4a m4b aac mp4 m4v mov mkv mka webm avi wma wmv "
-    "aiff aif ts mts m2ts mpg mpeg 3gp ac3 alac".split()
-)
+# Still-image demuxers (an animated GIF is a video and stays allowed).
+_IMAGE_FORMAT = re.compile(r"^image2|_pipe$")
+_AUDIO_EXTENSIONS = ("mp3", "wav", "flac", "ogg", "oga", "opus", "m4a", "m4b", "aac", "wma")
+_VIDEO_EXTENSIONS = ("mp4", "m4v", "mov", "mkv", "mka", "webm", "avi", "wmv", "ts", "mpg", "3gp")
+_MEDIA_EXTENSIONS = frozenset(_AUDIO_EXTENSIONS + _VIDEO_EXTENSIONS + ("aiff", "aif", "ac3"))
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,11 @@ def _open_failure(path: Path, size: int, head: bytes, exc: Exception) -> MediaEr
     if magic == "mp4" and _iso_boxes_truncated(path, size):
         return MediaTruncatedError(path, "file is truncated: the MP4 index (moov) is missing")
     if magic is not None:
-        return MediaCorruptError(path, f"file is corrupt: {magic} container cannot be read ({exc})")
+        # FFmpeg's reason without the path it appends ("Invalid data found ...").
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        return MediaCorruptError(
+            path, f"file is corrupt: {magic} container cannot be read ({reason})"
+        )
     ext = path.suffix.lower().lstrip(".")
     if ext in _MEDIA_EXTENSIONS:
         # The bytes say nothing, the name says media: a damaged header is more likely
@@ -294,9 +298,7 @@ def _is_av_stream(stream: av.stream.Stream) -> bool:
     if stream.type == "audio":
         return True
     # Cover art (ID3 APIC, MP4 covr) is exposed as a one-frame video stream.
-    return stream.type == "video" and not (
-        stream.disposition & av.stream.Disposition.attached_pic
-    )
+    return stream.type == "video" and not (stream.disposition & av.stream.Disposition.attached_pic)
 
 
 def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
@@ -428,9 +430,7 @@ def describe(container: av.container.InputContainer, path: str | Path) -> MediaI
     p = Path(path)
     streams = [_stream_info(s) for s in container.streams if _is_av_stream(s)]
     # Container tags first; Ogg keeps Vorbis comments on the stream.
-    tags = normalise_tags(
-        dict(container.metadata), *(dict(s.metadata) for s in container.streams)
-    )
+    tags = normalise_tags(dict(container.metadata), *(dict(s.metadata) for s in container.streams))
     return MediaInfo(
         path=p,
         format=container.format.name,

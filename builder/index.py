@@ -1,0 +1,329 @@
+"""`musechat-builder index`: a music folder into the catalog, incrementally and crash-safely.
+
+Pipeline: walk the folder (symlink loops and unreadable folders are recorded, not fatal),
+compare each file with the catalog's fingerprints (size + mtime first; the content hash
+only when those changed), decode the files that need it in worker processes while the
+main process runs the audio encoder on the previous ones, and commit tracks in small
+batches, each one transaction. The HNSW index is brought up to date at the end; if the
+process dies first, the next open rebuilds it from SQLite (the truth).
+
+Under `accelerate launch` each process analyses its share of the files (rank r takes
+every r-th) and sends the results to the main process, the only writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musechat_tui.analysis import (
+    DecodedTrack,
+    TrackAnalysis,
+    decode_track,
+    describe_track,
+    encode_track,
+)
+from musechat_tui.catalog import Catalog, TrackRecord, VectorIndex
+from musechat_tui.config import Settings
+from musechat_tui.encoders import AudioEncoder, build_audio_encoder, build_text_encoder
+from musechat_tui.errors import MuseChatError
+
+MEDIA_EXTENSIONS = frozenset(
+    [".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".aif", ".aiff", ".wma", ".mka", ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi"]
+)
+COMMIT_EVERY = 8  # tracks per transaction: small enough that a crash loses little work
+
+
+class NothingIndexedError(MuseChatError):
+    """No track could be indexed (empty folder, or every file failed)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: str
+    size: int
+    mtime: float
+    content_hash: str
+
+
+@dataclass
+class IndexReport:
+    music_dir: str
+    catalog_dir: str
+    found: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    seconds: float = 0.0
+    index_status: str = ""
+    tracks_in_catalog: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["failures"] = [{"path": p, "reason": r} for p, r in self.failures]
+        d["failed"] = len(self.failures)
+        return d
+
+
+def walk_media(root: Path, errors: list[tuple[str, str]]) -> Iterator[Path]:
+    """Media files under `root` (recursive, following symlinks once: a loop is recorded
+    in `errors`, never followed twice)."""
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def onerror(exc: OSError) -> None:
+        errors.append((str(exc.filename or root), f"folder cannot be read: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=onerror):
+        try:
+            st = os.stat(dirpath)
+        except OSError as exc:
+            onerror(exc)
+            dirnames[:] = []
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            errors.append((dirpath, "symlink loop: folder already visited, skipped"))
+            dirnames[:] = []
+            continue
+        seen_dirs.add(key)
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.suffix.lower() in MEDIA_EXTENSIONS and not name.startswith("."):
+                yield path
+
+
+def content_hash(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def plan(
+    catalog: Catalog, files: list[Path], failures: list[tuple[str, str]]
+) -> tuple[list[Candidate], int, list[str]]:
+    """(files to index, count unchanged, catalog paths to drop). A file whose size and
+    mtime match is unchanged; one that only got touched (same hash) is unchanged too;
+    one that failed before and has not changed is not retried."""
+    known = catalog.fingerprints()
+    failed_before = catalog.failed_fingerprints()
+    todo: list[Candidate] = []
+    unchanged = 0
+    present: set[str] = set()
+    for path in files:
+        key = os.path.abspath(path)
+        present.add(key)
+        try:
+            st = path.stat()
+            if key in known and known[key][:2] == (st.st_size, st.st_mtime):
+                unchanged += 1
+                continue
+            if failed_before.get(key) == (st.st_size, st.st_mtime):
+                continue
+            digest = content_hash(path)
+        except OSError as exc:
+            failures.append((key, f"cannot be read: {exc.strerror or exc}"))
+            continue
+        if key in known and known[key][2] == digest:
+            unchanged += 1  # touched, not changed: the old analysis stands
+            continue
+        todo.append(Candidate(key, st.st_size, st.st_mtime, digest))
+    return todo, unchanged, present
+
+
+def decode_candidate(candidate: Candidate, settings: Settings) -> DecodedTrack | str:
+    """Runs in a worker process: the decoded track, or the reason it cannot be used."""
+    try:
+        return decode_track(Path(candidate.path), settings)
+    except MuseChatError as exc:
+        return str(exc.cause) if hasattr(exc, "cause") else str(exc)
+    except Exception as exc:  # a decoder bug must not stop the whole library
+        return f"unexpected error while decoding: {type(exc).__name__}: {exc}"
+
+
+def to_record(c: Candidate, t: TrackAnalysis) -> TrackRecord:
+    return TrackRecord(
+        path=c.path,
+        size=c.size,
+        mtime=c.mtime,
+        content_hash=c.content_hash,
+        duration=t.duration,
+        embedding=t.embedding,
+        encoder=t.encoder,
+        title=t.metadata.title,
+        artist=t.metadata.artist,
+        album=t.metadata.album,
+        year=int(t.metadata.year) if t.metadata.year else None,
+        window_start=t.window_start,
+        bpm=t.bpm,
+        energy=t.energy_db,
+        energy_curve=t.energy_curve,
+        segment_embeddings=t.features.embeddings,
+        segment_starts=np.asarray(t.segment_starts, dtype=np.float32),
+        tags={vocab: t.top_tags(vocab, 10) for vocab in t.features.tags},
+    )
+
+
+def analyse_candidates(
+    candidates: list[Candidate],
+    settings: Settings,
+    encoder: AudioEncoder,
+    jobs: int,
+) -> Iterator[tuple[Candidate, TrackRecord | str]]:
+    """(candidate, record or failure reason) in input order. With jobs >= 1, decoding runs
+    in `jobs` worker processes, `2 * jobs` files ahead of the encoder."""
+    if jobs <= 0:
+        for c in candidates:
+            decoded = decode_candidate(c, settings)
+            yield c, decoded if isinstance(decoded, str) else _encode(c, decoded, encoder)
+        return
+    import multiprocessing
+
+    # forkserver: workers never inherit the encoder's threads or onnxruntime state.
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        pending: list[tuple[Candidate, Future]] = []
+        it = iter(candidates)
+        for c in it:
+            pending.append((c, pool.submit(decode_candidate, c, settings)))
+            if len(pending) >= 2 * jobs:
+                break
+        while pending:
+            c, future = pending.pop(0)
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(decode_candidate, nxt, settings)))
+            decoded = future.result()
+            yield c, decoded if isinstance(decoded, str) else _encode(c, decoded, encoder)
+
+
+def _encode(c: Candidate, decoded: DecodedTrack, encoder: AudioEncoder) -> TrackRecord | str:
+    try:
+        return to_record(c, encode_track(decoded, encoder))
+    except MuseChatError as exc:
+        return str(exc)
+
+
+def add_text_embeddings(records: list[TrackRecord], text_encoder: Any) -> None:
+    """The track descriptions' sentence vectors: what `search "calm piano"` compares to."""
+    if records:
+        for r in records:
+            r.description = describe_track(r)
+        vectors = text_encoder.encode([r.description for r in records])
+        for r, v in zip(records, vectors, strict=True):
+            r.text_embedding = v
+
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def index_library(
+    settings: Settings,
+    music_dir: Path,
+    catalog_dir: Path,
+    jobs: int = 1,
+    rebuild: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> IndexReport:
+    """Index `music_dir` into the catalog at `catalog_dir` (the whole job of `index`)."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    if not music_dir.is_dir():
+        raise MuseChatError(f"{music_dir}: music folder does not exist or is not a folder")
+    report = IndexReport(str(music_dir), str(catalog_dir))
+    t0 = time.perf_counter()
+    # The main process is the only writer: its writable open takes the catalog's lock
+    # (a second `index` is refused) and creates the catalog before the others read it.
+    writer = Catalog.open(catalog_dir, create=True) if state.is_main_process else None
+    try:
+        if writer and rebuild:
+            writer.clear()
+        state.wait_for_everyone()
+        with writer or Catalog.open(catalog_dir, readonly=True) as catalog:
+            files = list(walk_media(music_dir, report.failures))
+            report.found = len(files)
+            todo, report.unchanged, present = plan(catalog, files, report.failures)
+            gone = [p for p in catalog.fingerprints() if _under(p, music_dir) and p not in present]
+            if writer and gone:
+                report.removed = catalog.remove_paths(gone)
+            _index_todo(catalog, todo, settings, jobs, state, report, on_progress)
+            if writer:
+                catalog.record_failures([(p, r, *_stat(p)) for p, r in report.failures])
+                if catalog.count():
+                    _, report.index_status = VectorIndex.build_from(catalog)
+                report.tracks_in_catalog = catalog.count()
+    finally:
+        if writer:
+            writer.close()
+    report.seconds = time.perf_counter() - t0
+    if state.is_main_process and report.indexed == 0 and report.tracks_in_catalog == 0:
+        why = (
+            f"no audio or video files found under {music_dir}"
+            if report.found == 0
+            else f"none of the {report.found} files could be indexed (see the failures above)"
+        )
+        raise NothingIndexedError(why)
+    return report
+
+
+def _index_todo(
+    catalog: Catalog,
+    todo: list[Candidate],
+    settings: Settings,
+    jobs: int,
+    state: Any,
+    report: IndexReport,
+    on_progress: ProgressFn | None,
+) -> None:
+    """Analyse `todo` (this process's share under accelerate) and write it in batches."""
+    if not todo and state.num_processes == 1:
+        return
+    from accelerate.utils import gather_object
+
+    mine = todo[state.process_index :: state.num_processes]
+    rounds = -(-len(todo) // (COMMIT_EVERY * state.num_processes)) if todo else 0
+    encoder = build_audio_encoder(settings)
+    text_encoder = build_text_encoder(settings) if state.is_main_process else None
+    results = analyse_candidates(mine, settings, encoder, jobs)
+    done = 0
+    for _ in range(rounds):
+        chunk = [r for _, r in zip(range(COMMIT_EVERY), results, strict=False)]
+        batch = [(c.path, out) for c, out in chunk]
+        gathered = gather_object(batch) if state.num_processes > 1 else batch
+        if not state.is_main_process:
+            continue
+        records = [out for _, out in gathered if isinstance(out, TrackRecord)]
+        report.failures.extend((p, out) for p, out in gathered if isinstance(out, str))
+        add_text_embeddings(records, text_encoder)
+        catalog.put_tracks(records)
+        report.indexed += len(records)
+        report.audio_seconds += sum(min(r.duration, settings.window_seconds) for r in records)
+        done += len(gathered)
+        if on_progress:
+            on_progress(done, len(todo), gathered[-1][0] if gathered else "")
+
+
+def _under(path: str, root: Path) -> bool:
+    root_s = os.path.abspath(root)
+    return path == root_s or path.startswith(root_s.rstrip(os.sep) + os.sep)
+
+
+def _stat(path: str) -> tuple[int | None, float | None]:
+    try:
+        st = os.stat(path)
+        return st.st_size, st.st_mtime
+    except OSError:
+        return None, None
