@@ -33,10 +33,14 @@ def _group() -> None:
 MusicDirArg = Annotated[
     Path, typer.Argument(help="Music folder to index (searched recursively).", show_default=False)
 ]
-RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Drop the catalog's tracks and start over.")]
+RebuildOpt = Annotated[
+    bool, typer.Option("--rebuild", help="Drop the catalog's tracks and start over.")
+]
 JobsOpt = Annotated[
     int,
-    typer.Option("--jobs", "-j", min=0, help="Decoder processes running ahead of the encoder (0: none)."),
+    typer.Option(
+        "--jobs", "-j", min=0, help="Decoder processes running ahead of the encoder (0: none)."
+    ),
 ]
 
 
@@ -88,7 +92,9 @@ def info(
 @reports_errors
 def verify(
     catalog: CatalogOpt = None,
-    repair: Annotated[bool, typer.Option("--repair", help="Rebuild the HNSW index from the database.")] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Rebuild the HNSW index from the database.")
+    ] = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
@@ -104,7 +110,14 @@ def verify(
         repaired = repair_index(cat) if repair and problems else None
         remaining = (cat.check_integrity() + verify_catalog(cat)) if repaired else problems
     if json_out:
-        print_json({"ok": not remaining, "problems": problems, "repaired": repaired, "remaining": remaining})
+        print_json(
+            {
+                "ok": not remaining,
+                "problems": problems,
+                "repaired": repaired,
+                "remaining": remaining,
+            }
+        )
     else:
         for p in problems:
             typer.echo(f"problem: {p}")
@@ -144,21 +157,19 @@ def demo(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     threads: ThreadsOpt = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", help="Folder for the demo media (default: DATA_DIR/demo).", show_default=False
-        ),
-    ] = None,
+    catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Build the embedded demo (a real music library rendered from music21's corpus plus
-    Debian's drascula-music soundtrack, and videos made from real photos) and analyse it:
-    every track's tags, tempo and loudness, and what each video shows."""
-    from builder.demo import run_demo
+    """Build the embedded demo in DATA_DIR/demo: a real music library (music21's corpus
+    rendered with fluidsynth, plus Debian's drascula-music soundtrack), videos made from
+    real photos, and the demo catalog (DATA_DIR/demo/catalog unless --catalog); then show
+    every track's tags, tempo and loudness, what each video shows, and a text search."""
+    from builder.demo import demo_dir, run_demo
 
     settings = settings_from_flags(config, data_dir=data_dir, threads=threads)
-    report = run_demo(settings, out or settings.data_dir / "demo", quiet=json_out)
+    out = demo_dir(settings)
+    settings = settings.model_copy(update={"catalog_dir": catalog or out / "catalog"})
+    report = run_demo(settings, out, quiet=json_out)
     if json_out:
         print_json(report)
 

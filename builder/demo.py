@@ -1,5 +1,6 @@
-"""`musechat-builder demo`: make the demo library and videos, then analyse them end to end
-with the offline encoders (media decoding, musicnn tags, tempo, loudness, frame classes)."""
+"""`musechat-builder demo`: make the demo library and videos, index the library into the
+demo catalog, and show what MuseChat sees: every track's tags, tempo and loudness, what
+each video shows, and a text search."""
 
 from __future__ import annotations
 
@@ -12,22 +13,33 @@ from rich.table import Table
 
 from builder.demo_library import build_demo_library
 from builder.demo_videos import DEMO_VIDEOS, write_slideshow
-from musechat_tui.analysis import TrackAnalysis, VideoAnalysis, analyse_track, analyse_video
+from builder.index import index_library
+from builder.progress import print_summary
+from builder.text_search import search_catalog
+from musechat_tui.analysis import VideoAnalysis, analyse_video
+from musechat_tui.catalog import Catalog, TrackRecord
 from musechat_tui.config import Settings
-from musechat_tui.encoders import build_audio_encoder, build_image_encoder
+from musechat_tui.encoders import build_image_encoder
+
+DEMO_QUERIES = ("calm solo piano", "energetic rock with drums and guitar")
 
 
-def track_summary(t: TrackAnalysis) -> dict[str, Any]:
+def demo_dir(settings: Settings) -> Path:
+    return settings.data_dir / "demo"
+
+
+def track_summary(t: TrackRecord) -> dict[str, Any]:
     return {
-        "path": str(t.path),
-        "title": t.metadata.title,
-        "artist": t.metadata.artist,
-        "year": t.metadata.year,
+        "id": t.id,
+        "path": t.path,
+        "title": t.title,
+        "artist": t.artist,
+        "year": t.year,
         "duration": round(t.duration, 1),
         "bpm": t.bpm,
-        "loudness_db": round(t.energy_db, 1),
-        "mtt": [tag.name for tag in t.top_tags("mtt")],
-        "msd": [tag.name for tag in t.top_tags("msd")],
+        "loudness_db": None if t.energy is None else round(t.energy, 1),
+        "mtt": [tag.name for tag in t.tags.get("mtt", [])[:5]],
+        "msd": [tag.name for tag in t.tags.get("msd", [])[:5]],
     }
 
 
@@ -42,6 +54,7 @@ def video_summary(v: VideoAnalysis) -> dict[str, Any]:
 
 
 def run_demo(settings: Settings, out: Path, quiet: bool = False) -> dict[str, Any]:
+    """Build everything under `out` (media) and `settings.catalog_path` (the demo catalog)."""
     # With --json the human-readable output goes to stderr and stdout carries only JSON.
     console = Console(stderr=quiet)
     progress = Progress(
@@ -50,11 +63,13 @@ def run_demo(settings: Settings, out: Path, quiet: bool = False) -> dict[str, An
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
+        transient=True,
     )
     with progress:
-        task = progress.add_task("rendering demo library", total=None)
-        music = build_demo_library(
-            out / "music",
+        task = progress.add_task("demo library", total=None)
+        music_dir = out / "music"
+        build_demo_library(
+            music_dir,
             on_file=lambda _: progress.advance(task),
             on_skip=lambda why: console.print(f"[yellow]skipped[/] {why}"),
         )
@@ -65,16 +80,22 @@ def run_demo(settings: Settings, out: Path, quiet: bool = False) -> dict[str, An
             path = video_dir / f"{spec.name}.mp4"
             videos.append(path if path.exists() else write_slideshow(spec, path))
 
-        audio_encoder = build_audio_encoder(settings)
-        task = progress.add_task("analysing tracks", total=len(music))
-        tracks = []
-        for path in music:
-            tracks.append(track_summary(analyse_track(path, settings, audio_encoder)))
-            progress.advance(task)
+        task = progress.add_task("indexing", total=None)
+        report = index_library(
+            settings,
+            music_dir,
+            settings.catalog_path,
+            on_progress=lambda done, total, _: progress.update(task, completed=done, total=total),
+        )
         image_encoder = build_image_encoder(settings)
         video_reports = [video_summary(analyse_video(v, settings, image_encoder)) for v in videos]
+    print_summary(report, console)
 
-    table = Table(title=f"Demo library: {len(tracks)} tracks in {out / 'music'}")
+    with Catalog.open(settings.catalog_path, readonly=True) as catalog:
+        tracks = [track_summary(t) for t in catalog.get_tracks(catalog.ids(), segments=False)]
+    searches = {q: search_catalog(settings, q, k=3) for q in DEMO_QUERIES}
+
+    table = Table(title=f"Demo catalog: {len(tracks)} tracks ({settings.catalog_path})")
     for col in ("artist", "title", "s", "bpm", "dB", "MTT tags", "MSD tags"):
         table.add_column(col, overflow="fold")
     for t in tracks:
@@ -89,7 +110,15 @@ def run_demo(settings: Settings, out: Path, quiet: bool = False) -> dict[str, An
         )
     console.print(table)
     for v in video_reports:
-        console.print(
-            f"[bold]{Path(v['path']).name}[/]: {v['description']} ({v['frames']} frames analysed)"
-        )
-    return {"music_dir": str(out / "music"), "tracks": tracks, "videos": video_reports}
+        console.print(f"[bold]{Path(v['path']).name}[/]: {v['description']} ({v['frames']} frames)")
+    for query, hits in searches.items():
+        found = "; ".join(f"{h['artist']} - {h['title']} ({h['score']:.2f})" for h in hits)
+        console.print(f'[bold]search "{query}"[/]: {found}')
+    return {
+        "music_dir": str(music_dir),
+        "catalog": str(settings.catalog_path),
+        "index": report.as_dict(),
+        "tracks": tracks,
+        "videos": video_reports,
+        "searches": searches,
+    }

@@ -57,10 +57,7 @@ DEMO_PIECES = (
     DemoPiece(
         "corelli/opus3no1/1grave", "Trio Sonata Op. 3 No. 1 - Grave", "Arcangelo Corelli", "1689"
     ),
-    DemoPiece(
-        "monteverdi/madrigal.3.1", "Madrigal Book 3 No. 1", "Claudio Monteverdi", "1592"
-    ),
-    DemoPiece("weber/concertino_clarinet", "Clarinet Concertino", "Carl Maria von Weber", "1811"),
+    DemoPiece("monteverdi/madrigal.3.1", "Madrigal Book 3 No. 1", "Claudio Monteverdi", "1592"),
     DemoPiece("verdi/laDonnaEMobile", "La donna e mobile", "Giuseppe Verdi", "1851"),
     DemoPiece(
         "handel/rinaldo/Lascia_chio_pianga", "Lascia ch'io pianga", "George Frideric Handel", "1711"

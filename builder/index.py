@@ -37,7 +37,26 @@ from musechat_tui.encoders import AudioEncoder, build_audio_encoder, build_text_
 from musechat_tui.errors import MuseChatError
 
 MEDIA_EXTENSIONS = frozenset(
-    [".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".aif", ".aiff", ".wma", ".mka", ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi"]
+    [
+        ".mp3",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".flac",
+        ".wav",
+        ".m4a",
+        ".aac",
+        ".aif",
+        ".aiff",
+        ".wma",
+        ".mka",
+        ".mp4",
+        ".m4v",
+        ".mkv",
+        ".webm",
+        ".mov",
+        ".avi",
+    ]
 )
 COMMIT_EVERY = 8  # tracks per transaction: small enough that a crash loses little work
 

@@ -29,7 +29,9 @@ class TracksPerSecond(ProgressColumn):
         return Text(f"{speed:.2f} tracks/s" if speed else "- tracks/s", style="progress.data.speed")
 
 
-def index_with_progress(settings: Settings, music_dir: Path, jobs: int, rebuild: bool) -> IndexReport:
+def index_with_progress(
+    settings: Settings, music_dir: Path, jobs: int, rebuild: bool
+) -> IndexReport:
     # With --json, humans read stderr and stdout carries only the JSON.
     console = Console(stderr=True)
     progress = Progress(
@@ -49,7 +51,12 @@ def index_with_progress(settings: Settings, music_dir: Path, jobs: int, rebuild:
 
     with progress:
         report = index_library(
-            settings, music_dir, settings.catalog_path, jobs=jobs, rebuild=rebuild, on_progress=on_progress
+            settings,
+            music_dir,
+            settings.catalog_path,
+            jobs=jobs,
+            rebuild=rebuild,
+            on_progress=on_progress,
         )
     print_summary(report, console)
     return report
@@ -69,7 +76,8 @@ def print_summary(report: IndexReport, console: Console) -> None:
         f"{report.found} media files: {report.indexed} indexed, {report.unchanged} unchanged, "
         f"{report.removed} removed, {len(report.failures)} failed, in {report.seconds:.1f} s "
         f"({rate * 60:.1f} tracks/min, {speed:.0f}x real time). "
-        f"Catalog {report.catalog_dir}: {report.tracks_in_catalog} tracks; index {report.index_status}."
+        f"Catalog {report.catalog_dir}: {report.tracks_in_catalog} tracks; "
+        f"index {report.index_status}."
     )
 
 

@@ -26,6 +26,16 @@ from pathlib import Path
 import av
 import numpy as np
 
+from musechat_tui.media.write import (
+    AUDIO_FORMATS,
+    AUDIO_SPECS,
+    AudioSpec,
+    add_audio_stream,
+    encode_audio,
+    to_planes,
+)
+from musechat_tui.media.write import write_audio as _write_audio
+
 __all__ = [
     "AUDIO_FORMATS",
     "PALETTE",
@@ -47,28 +57,6 @@ __all__ = [
     "truncate",
     "write_audio",
 ]
-
-
-@dataclass(frozen=True)
-class AudioSpec:
-    """How one audio extension is encoded."""
-
-    codec: str
-    rate: int | None = None  # forced sample rate (opus only runs at 48 kHz)
-    stereo: bool = False  # FFmpeg's native Vorbis encoder only takes stereo
-    options: Mapping[str, str] | None = None
-
-
-AUDIO_SPECS: dict[str, AudioSpec] = {
-    "wav": AudioSpec("pcm_s16le"),
-    "flac": AudioSpec("flac"),
-    "mp3": AudioSpec("libmp3lame"),
-    # libvorbis is not in PyAV's wheel; the native encoder is "experimental".
-    "ogg": AudioSpec("vorbis", stereo=True, options={"strict": "experimental"}),
-    "opus": AudioSpec("libopus", rate=48000),
-    "m4a": AudioSpec("aac"),
-}
-AUDIO_FORMATS: tuple[str, ...] = tuple(AUDIO_SPECS)
 
 
 @dataclass(frozen=True)
@@ -143,60 +131,13 @@ def step_freq(index: int, base: float = 220.0, spacing: float = 40.0) -> float:
     return base + spacing * index
 
 
-def _resample_linear(x: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
-    """Cheap resampling for test signals (only used when a codec forces its rate)."""
-    if src_rate == dst_rate:
-        return x
-    n = round(x.shape[-1] * dst_rate / src_rate)
-    src_t = np.arange(x.shape[-1]) / src_rate
-    dst_t = np.arange(n) / dst_rate
-    rows = np.atleast_2d(x)
-    out = np.stack([np.interp(dst_t, src_t, r) for r in rows]).astype(np.float32)
-    return out if x.ndim == 2 else out[0]
-
-
 # --------------------------------------------------------------------------- audio files
 
 
-def _add_audio_stream(
-    container: av.container.OutputContainer, spec: AudioSpec, rate: int, channels: int
-) -> av.audio.stream.AudioStream:
-    layout = "stereo" if channels == 2 else "mono"
-    return container.add_stream(
-        spec.codec, rate=rate, layout=layout, options=dict(spec.options or {})
-    )
-
-
-def _encode_audio(
-    container: av.container.OutputContainer,
-    stream: av.audio.stream.AudioStream,
-    planes: np.ndarray,
-    rate: int,
-    chunk: int = 4096,
-) -> None:
-    """Encode (channels, n) float32 planes in chunks with explicit pts, then flush."""
-    layout = "stereo" if planes.shape[0] == 2 else "mono"
-    for i in range(0, planes.shape[1], chunk):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(planes[:, i : i + chunk]), format="fltp", layout=layout
-        )
-        frame.sample_rate = rate
-        frame.pts = i
-        frame.time_base = Fraction(1, rate)
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
-
-
-def _planes(samples: np.ndarray, channels: int) -> np.ndarray:
-    x = np.asarray(samples, dtype=np.float32)
-    x = x[None, :] if x.ndim == 1 else x
-    if x.shape[0] == channels:
-        return x
-    if x.shape[0] == 1:
-        return np.repeat(x, channels, axis=0)
-    return np.mean(x, axis=0, keepdims=True).astype(np.float32)
+def _cover_image() -> np.ndarray:
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, :, 0] = np.arange(64, dtype=np.uint8)[None, :] * 4
+    return img
 
 
 def write_audio(
@@ -207,40 +148,12 @@ def write_audio(
     tags: Mapping[str, str] | None = None,
     cover: bool = False,
 ) -> Path:
-    """Encode `samples` (mono (n,) or (channels, n) float32 in [-1, 1]) into `path`.
-
-    The codec follows the extension (see AUDIO_SPECS). `tags` become container metadata,
-    which FFmpeg writes as ID3 / Vorbis comments / iTunes atoms / RIFF INFO as fitting.
-    `cover` adds a 64x64 PNG cover picture (mp3 and flac), which FFmpeg exposes as a
-    one-frame video stream with the attached_pic disposition.
-    """
-    path = Path(path)
-    spec = AUDIO_SPECS[path.suffix.lstrip(".").lower()]
-    x = np.asarray(samples, dtype=np.float32)
-    n_in = 1 if x.ndim == 1 else x.shape[0]
-    channels = 2 if spec.stereo else (channels or n_in)
-    rate = spec.rate or sample_rate
-    planes = _resample_linear(_planes(x, channels), sample_rate, rate)
-    with av.open(str(path), "w") as container:
-        container.metadata.update(dict(tags or {}))
-        stream = _add_audio_stream(container, spec, rate, channels)
-        if cover:
-            _add_cover(container)
-        _encode_audio(container, stream, planes, rate)
-    return path
-
-
-def _add_cover(container: av.container.OutputContainer) -> None:
-    pic = container.add_stream("png")
-    pic.width = pic.height = 64
-    pic.pix_fmt = "rgb24"
-    pic.disposition = av.stream.Disposition.attached_pic
-    img = np.zeros((64, 64, 3), np.uint8)
-    img[:, :, 0] = np.arange(64, dtype=np.uint8)[None, :] * 4
-    frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-    frame.pts = 0
-    for packet in [*pic.encode(frame), *pic.encode(None)]:
-        container.mux(packet)
+    """Encode `samples` into `path` with the runtime writer (the codec follows the
+    extension); `cover` adds a 64x64 cover picture (mp3, flac), which FFmpeg exposes as a
+    one-frame video stream with the attached_pic disposition."""
+    return _write_audio(
+        path, samples, sample_rate, channels, tags, _cover_image() if cover else None
+    )
 
 
 def make_sine(
@@ -367,7 +280,7 @@ def make_video(
         if audio_freq is not None:
             channels = 2 if spec.audio.stereo else 1
             rate = spec.audio.rate or sample_rate
-            audio = _add_audio_stream(container, spec.audio, rate, channels)
+            audio = add_audio_stream(container, spec.audio, rate, channels)
         for i in range(n_frames):
             frame = av.VideoFrame.from_ndarray(
                 pattern_fn(i, i / fps, width, height), format="rgb24"
@@ -379,8 +292,8 @@ def make_video(
         for packet in vs.encode(None):
             container.mux(packet)
         if audio is not None:
-            x = _planes(sine(audio_freq, duration, rate), audio.codec_context.channels)
-            _encode_audio(container, audio, x, rate)
+            x = to_planes(sine(audio_freq, duration, rate), audio.codec_context.channels)
+            encode_audio(container, audio, x, rate)
     return path
 
 

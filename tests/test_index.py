@@ -23,7 +23,9 @@ from musechat_tui.encoders import build_audio_encoder
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "builder.cli", *args],
         capture_output=True,
@@ -120,11 +122,15 @@ def test_bad_files_are_skipped_and_recorded(tmp_path: Path, settings: Settings) 
     assert index_library(settings, music, settings.catalog_path).indexed == 1
 
 
-def test_file_vanishing_mid_run_is_a_failure_not_a_crash(tmp_path: Path, settings: Settings) -> None:
+def test_file_vanishing_mid_run_is_a_failure_not_a_crash(
+    tmp_path: Path, settings: Settings
+) -> None:
     path = mf.make_sine(tmp_path / "gone.flac", duration=3.0)
     candidate = Candidate(str(path), path.stat().st_size, path.stat().st_mtime, "x")
     path.unlink()  # after planning, before decoding
-    [(c, out)] = list(analyse_candidates([candidate], settings, build_audio_encoder(settings), jobs=0))
+    [(c, out)] = list(
+        analyse_candidates([candidate], settings, build_audio_encoder(settings), jobs=0)
+    )
     assert isinstance(out, str) and "does not exist" in out
 
 
@@ -159,7 +165,9 @@ def test_cli_json_info_search_verify(tmp_path: Path) -> None:
     assert json.loads(out.stdout)["indexed"] == 3
     info = json.loads(cli("info", "--catalog", catalog, "--json").stdout)
     assert {"tracks", "failures", "dim", "encoder"} <= info.keys() and info["tracks"] == 3
-    hits = json.loads(cli("search", "Artist 1 Song 1", "--catalog", catalog, "-k", "2", "--json").stdout)
+    hits = json.loads(
+        cli("search", "Artist 1 Song 1", "--catalog", catalog, "-k", "2", "--json").stdout
+    )
     assert len(hits) == 2 and hits[0]["title"] == "Song 1"
     (Path(catalog) / "tracks.hnsw").write_bytes(b"garbage")
     bad = cli("verify", "--catalog", catalog, "--json")
@@ -175,7 +183,17 @@ def test_killed_mid_build_then_rerun(tmp_path: Path) -> None:
     files = make_library(music, n=24, seconds=3.0)
     catalog = tmp_path / "cat"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "builder.cli", "index", str(music), "--catalog", str(catalog), "--jobs", "1"],
+        [
+            sys.executable,
+            "-m",
+            "builder.cli",
+            "index",
+            str(music),
+            "--catalog",
+            str(catalog),
+            "--jobs",
+            "1",
+        ],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -217,14 +235,13 @@ def test_accelerate_two_processes_match_one(tmp_path: Path) -> None:
     make_library(music, n=5)
     one, two = tmp_path / "one", tmp_path / "two"
     assert cli("index", str(music), "--catalog", str(one), "--jobs", "0").returncode == 0
+    accelerate = [sys.executable, "-m", "accelerate.commands.launch", "--cpu"]
+    accelerate += ["--num_processes", "2", "--num_machines", "1"]
+    accelerate += ["--mixed_precision", "no", "--dynamo_backend", "no"]
+    index = ["-m", "builder.cli", "index", str(music), "--catalog", str(two), "--jobs", "0"]
     launch = subprocess.run(
-        [
-            sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-            "-m", "builder.cli", "index", str(music), "--catalog", str(two), "--jobs", "0", "--json",
-        ],
-        capture_output=True, text=True, cwd=REPO, timeout=600,
-    )  # fmt: skip
+        [*accelerate, *index, "--json"], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
     assert launch.returncode == 0, launch.stderr[-3000:]
     assert json.loads(launch.stdout)["indexed"] == 5
     with Catalog.open(one, readonly=True) as a, Catalog.open(two, readonly=True) as b:

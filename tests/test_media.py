@@ -6,7 +6,6 @@ import importlib
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import media_factory as mf
@@ -452,29 +451,3 @@ def test_bad_arguments(media: Path) -> None:
         load_audio(media / "sine.wav", start=-1.0)
     with pytest.raises(ValueError):
         sample_frames(media / "video.mp4", fps=0)
-
-
-# --------------------------------------------------------------------------- speed
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("MUSECHAT_MEDIA_BENCH"), reason="set MUSECHAT_MEDIA_BENCH=1")
-def test_sampling_speed(tmp_path: Path) -> None:
-    """Prints frames/s of sample_frames on a 2 min 1280x720 H.264 video; no assertion on
-    speed. Run: MUSECHAT_MEDIA_BENCH=1 pytest -s -k sampling_speed tests/test_media.py"""
-    path = mf.make_video(
-        tmp_path / "bench.mp4", duration=120.0, size=(1280, 720), pattern="texture"
-    )
-    for fps in (1.0, 2.0, 5.0):
-        t = time.perf_counter()
-        n = sum(1 for _ in sample_frames(path, fps=fps, size=224))
-        dt = time.perf_counter() - t
-        print(f"sample_frames fps={fps}: {n} frames in {dt:.2f} s = {n / dt:.1f} frames/s")
-    import av
-
-    t = time.perf_counter()
-    with av.open(str(path)) as container:
-        container.streams.video[0].thread_type = "AUTO"
-        n = sum(1 for _ in container.decode(video=0))
-    dt = time.perf_counter() - t
-    print(f"decode every frame: {n} frames in {dt:.2f} s = {n / dt:.1f} frames/s")

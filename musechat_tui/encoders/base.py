@@ -37,7 +37,9 @@ class ImageEncoder(ABC):
         Encoders without one return empty lists."""
         return [[] for _ in range(len(frames))]
 
-    def encode_and_label(self, frames: np.ndarray, k: int = 5) -> tuple[np.ndarray, list[list[Label]]]:
+    def encode_and_label(
+        self, frames: np.ndarray, k: int = 5
+    ) -> tuple[np.ndarray, list[list[Label]]]:
         """Both at once; encoders with a classifier head override this to run one forward pass."""
         return self.encode(frames), self.labels(frames, k)
 

@@ -14,7 +14,15 @@ import numpy as np
 
 from musechat_tui.errors import MediaError
 
-__all__ = ["AUDIO_FORMATS", "AUDIO_SPECS", "AudioSpec", "encode_audio", "write_audio"]
+__all__ = [
+    "AUDIO_FORMATS",
+    "AUDIO_SPECS",
+    "AudioSpec",
+    "add_audio_stream",
+    "encode_audio",
+    "to_planes",
+    "write_audio",
+]
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,8 @@ def _resample(x: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     return np.ascontiguousarray(soxr.resample(x.T, src_rate, dst_rate).T, dtype=np.float32)
 
 
-def _planes(samples: np.ndarray, channels: int) -> np.ndarray:
+def to_planes(samples: np.ndarray, channels: int) -> np.ndarray:
+    """(n,) or (c, n) samples as (channels, n) float32 planes (repeat mono, average down)."""
     x = np.asarray(samples, dtype=np.float32)
     x = x[None, :] if x.ndim == 1 else x
     if x.shape[0] == channels:
@@ -56,6 +65,29 @@ def _planes(samples: np.ndarray, channels: int) -> np.ndarray:
     if x.shape[0] == 1:
         return np.repeat(x, channels, axis=0)
     return np.mean(x, axis=0, keepdims=True).astype(np.float32)
+
+
+def add_audio_stream(
+    container: av.container.OutputContainer, spec: AudioSpec, rate: int, channels: int
+) -> av.audio.stream.AudioStream:
+    layout = "stereo" if channels == 2 else "mono"
+    return container.add_stream(
+        spec.codec, rate=rate, layout=layout, options=dict(spec.options or {})
+    )
+
+
+def _add_cover(container: av.container.OutputContainer, image: np.ndarray) -> None:
+    """Cover art: one PNG picture with the attached_pic disposition (mp3, flac)."""
+    pic = container.add_stream("png")
+    pic.height, pic.width = image.shape[:2]
+    pic.pix_fmt = "rgb24"
+    pic.disposition = av.stream.Disposition.attached_pic
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, dtype=np.uint8), format="rgb24")
+    frame.pts = 0
+    for packet in pic.encode(frame):
+        container.mux(packet)
+    for packet in pic.encode(None):
+        container.mux(packet)
 
 
 def encode_audio(
@@ -86,8 +118,10 @@ def write_audio(
     sample_rate: int = 44100,
     channels: int | None = None,
     tags: Mapping[str, str] | None = None,
+    cover: np.ndarray | None = None,
 ) -> Path:
-    """Encode `samples` (mono (n,) or (channels, n) float32 in [-1, 1]) into `path`."""
+    """Encode `samples` (mono (n,) or (channels, n) float32 in [-1, 1]) into `path`.
+    `cover` is an optional (H, W, 3) uint8 picture stored as cover art (mp3, flac)."""
     path = Path(path)
     ext = path.suffix.lstrip(".").lower()
     if ext not in AUDIO_SPECS:
@@ -99,7 +133,7 @@ def write_audio(
     n_in = 1 if x.ndim == 1 else x.shape[0]
     channels = 2 if spec.stereo else (channels or n_in)
     rate = spec.rate or sample_rate
-    planes = _resample(_planes(x, channels), sample_rate, rate)
+    planes = _resample(to_planes(x, channels), sample_rate, rate)
     tmp = path.with_name(f".{path.stem}.part{path.suffix}")
     try:
         with av.open(str(tmp), "w") as container:
