@@ -74,6 +74,25 @@ class Settings(BaseSettings):
     openai_model: str | None = Field(
         None, description="Model name at the OpenAI-compatible endpoint."
     )
+    explainer: Literal["auto", "llama", "openai", "template"] = Field(
+        "auto",
+        description="Who writes explanations; auto: the endpoint if configured, else llama.cpp.",
+    )
+    llm_timeout_s: float = Field(
+        20.0, gt=0, le=600, description="Wall-clock budget for one LLM explanation."
+    )
+    llm_first_token_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Give up on the LLM if no token arrives by then."
+    )
+    llm_max_tokens: int = Field(80, ge=8, le=1024, description="Longest LLM explanation.")
+    llm_threads: int | None = Field(
+        None, ge=1, le=256, description="CPU threads for llama.cpp (default: threads)."
+    )
+    llm_repack: bool = Field(
+        False,
+        description="Let llama.cpp repack weights for AMX/AVX kernels (faster on some CPUs; "
+        "crashes where a VM advertises AMX without enabling it).",
+    )
 
     fps: float = Field(1.0, gt=0, le=60, description="Video frames sampled per second (paper: 5).")
     window_seconds: float = Field(

@@ -29,6 +29,7 @@ migrations = Migrations(MIGRATION_SET)
 
 # PRAGMAs set on every connection (journal_mode is persistent and set by writers only).
 BUSY_TIMEOUT_MS = 10_000
+MMAP_SIZE = 1 << 30
 
 
 @migrations()

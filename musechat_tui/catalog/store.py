@@ -198,6 +198,9 @@ class Catalog:
         db = Database(conn, execute_plugins=False)
         db.execute(f"PRAGMA busy_timeout = {schema.BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
+        # Reads of vectors (exact filtered search, index builds) via mmap: ~1.5x faster
+        # than read() syscalls; address space only, not memory.
+        db.execute(f"PRAGMA mmap_size = {schema.MMAP_SIZE}")
         return db
 
     @staticmethod

@@ -1,0 +1,155 @@
+"""The catalog in memory, as arrays the scorers can work on in one matrix product: track
+ids, metadata columns, the tag probability matrix, and the description (text) and audio
+embeddings. Loaded once per chat (a 10k-track catalog is ~40 MB and loads in well under a
+second); SQLite stays the truth and filters still go through SQL.
+
+Rows are in ascending id order; `rows(ids)` maps ids to row numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from musechat_tui.catalog import Catalog
+from musechat_tui.engine.vocabulary import (
+    CONCEPTS_BY_NAME,
+    TAG_PRESENT_PROB,
+    TAG_PRESENT_RANK,
+)
+
+
+@dataclass
+class TrackPool:
+    ids: np.ndarray  # (n,) int64, ascending
+    paths: list[str]
+    titles: list[str]
+    artists: list[str | None]
+    bpm: np.ndarray  # (n,) float32, NaN when unknown
+    duration: np.ndarray  # (n,) float32 seconds
+    energy: np.ndarray  # (n,) float32 dBFS, NaN when unknown
+    tag_names: list[str]  # lower-case, MTT and MSD merged
+    tag_probs: np.ndarray  # (n, T) float32 (0 for tags outside a track's stored top 10)
+    tag_present: np.ndarray  # (n, T) bool: shown tag (top 5 of its vocabulary) or prob >= 0.1
+    text: np.ndarray  # (n, dt) float32 description vectors (zeros when missing)
+    audio: np.ndarray  # (n, da) float32 track embeddings, L2-normalised
+    encoder: str | None = None
+    # (vocab, stored spelling) pairs per lower-case tag: for index-friendly SQL.
+    tag_sources: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    _tag_col: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._tag_col = {t: i for i, t in enumerate(self.tag_names)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def load(cls, catalog: Catalog) -> TrackPool:
+        with catalog.snapshot():
+            rows = catalog.db.execute(
+                "SELECT id, path, title, artist, bpm, duration, energy FROM tracks ORDER BY id"
+            ).fetchall()
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            tag_rows = catalog.db.execute(
+                "SELECT track_id, vocab, tag, prob, rank FROM tags ORDER BY track_id"
+            ).fetchall()
+            text_ids, text_vecs = catalog.text_embeddings()
+            audio_parts = list(catalog.iter_embeddings())
+        n = len(ids)
+        sources: dict[str, list[tuple[str, str]]] = {}
+        for _, vocab, tag, _, _ in tag_rows:
+            pairs = sources.setdefault(tag.lower(), [])
+            if (vocab, tag) not in pairs:
+                pairs.append((vocab, tag))
+        tag_names = sorted(sources)
+        col = {t: i for i, t in enumerate(tag_names)}
+        probs = np.zeros((n, len(tag_names)), dtype=np.float32)
+        present = np.zeros((n, len(tag_names)), dtype=bool)
+        if tag_rows:
+            tids = np.fromiter((r[0] for r in tag_rows), dtype=np.int64, count=len(tag_rows))
+            r_idx = np.searchsorted(ids, tids)
+            c_idx = np.fromiter((col[r[2].lower()] for r in tag_rows), dtype=np.int64)
+            p = np.fromiter((r[3] for r in tag_rows), dtype=np.float32)
+            rank = np.fromiter((r[4] for r in tag_rows), dtype=np.int64)
+            # A tag in both vocabularies ("rock"): keep the higher probability.
+            np.maximum.at(probs, (r_idx, c_idx), p)
+            present[r_idx, c_idx] |= (rank < TAG_PRESENT_RANK) | (p >= TAG_PRESENT_PROB)
+        text_dim = text_vecs.shape[1] if len(text_ids) else 384
+        text = np.zeros((n, text_dim), dtype=np.float32)
+        if len(text_ids):
+            text[np.searchsorted(ids, text_ids)] = text_vecs
+        audio = (
+            np.concatenate([v for _, v in audio_parts]).astype(np.float32)
+            if audio_parts
+            else np.zeros((0, 1), dtype=np.float32)
+        )
+        return cls(
+            ids=ids,
+            paths=[r[1] for r in rows],
+            titles=[r[2] or "untitled" for r in rows],
+            artists=[r[3] for r in rows],
+            bpm=np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=np.float32),
+            duration=np.array([r[5] for r in rows], dtype=np.float32),
+            energy=np.array([np.nan if r[6] is None else r[6] for r in rows], dtype=np.float32),
+            tag_names=tag_names,
+            tag_probs=probs,
+            tag_present=present,
+            text=text,
+            audio=audio,
+            encoder=catalog.encoder,
+            tag_sources=sources,
+        )
+
+    # ------------------------------------------------------------------ lookups
+    def rows(self, ids: np.ndarray | list[int]) -> np.ndarray:
+        """Row numbers of `ids` (ids not in the pool are dropped)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        pos = np.searchsorted(self.ids, ids)
+        pos = np.clip(pos, 0, max(len(self.ids) - 1, 0))
+        ok = (self.ids[pos] == ids) if len(self.ids) else np.zeros(len(ids), bool)
+        return pos[ok]
+
+    def row(self, track_id: int) -> int | None:
+        r = self.rows([track_id])
+        return int(r[0]) if len(r) else None
+
+    def concept_tags(self, concept: str) -> list[str]:
+        """The concept's tags that this catalog has."""
+        return [t for t in CONCEPTS_BY_NAME[concept].tags if t in self._tag_col]
+
+    def concept_prob(self, concept: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Per track: the highest probability among the concept's tags (0 if none stored)."""
+        cols = [self._tag_col[t] for t in self.concept_tags(concept)]
+        sel = self.tag_probs if rows is None else self.tag_probs[rows]
+        return sel[:, cols].max(axis=1) if cols else np.zeros(len(sel), dtype=np.float32)
+
+    def concept_present(self, concept: str, rows: np.ndarray | None = None) -> np.ndarray:
+        cols = [self._tag_col[t] for t in self.concept_tags(concept)]
+        sel = self.tag_present if rows is None else self.tag_present[rows]
+        return sel[:, cols].any(axis=1) if cols else np.zeros(len(sel), dtype=bool)
+
+    def tag_weights(self, weights: dict[str, float], rows: np.ndarray) -> np.ndarray:
+        """Sum of weight * probability over the named tags."""
+        out = np.zeros(len(rows), dtype=np.float32)
+        for tag, w in weights.items():
+            c = self._tag_col.get(tag)
+            if c is not None:
+                out += w * self.tag_probs[rows, c]
+        return out
+
+    def shown_tags(self, row: int, limit: int = 10) -> list[str]:
+        """The track's present tags, most probable first (what a recommendation lists)."""
+        cols = np.flatnonzero(self.tag_present[row])
+        cols = cols[np.argsort(-self.tag_probs[row, cols], kind="stable")]
+        return [self.tag_names[c] for c in cols[:limit]]
+
+    def artist_rows(self, artist: str) -> np.ndarray:
+        low = artist.lower()
+        return np.array(
+            [i for i, a in enumerate(self.artists) if a and a.lower() == low], dtype=np.int64
+        )
+
+    def distinct_artists(self) -> list[str]:
+        return sorted({a for a in self.artists if a})

@@ -1,0 +1,213 @@
+"""The words the engine understands, as data: musical concepts and the catalog tags
+(musicnn's MTT and MSD vocabularies) they stand for, and what a video's look suggests
+musically. The request parser and the zero-shot scorer read these tables; keeping them
+here makes the rules easy to read and extend.
+
+Tag names are lower-case; the catalog stores some mixed-case ("Mellow", "Hip-Hop") and
+the pool lower-cases them on load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# A tag "is there" when it is among the track's 5 best of its vocabulary (what the UI and
+# the track description show) or its probability reaches this.
+TAG_PRESENT_PROB = 0.1
+TAG_PRESENT_RANK = 5
+
+
+@dataclass(frozen=True)
+class Concept:
+    name: str  # canonical name, shown in notes ("no drums")
+    words: tuple[str, ...]  # how users say it (regex-escaped literal phrases, lower case)
+    tags: tuple[str, ...]  # catalog tags that carry it
+
+
+def _c(name: str, words: str, tags: str) -> Concept:
+    return Concept(name, tuple(w.strip() for w in words.split("|")), tuple(tags.split("|")))
+
+
+# Longer phrases are matched first, so "female vocals" wins over "vocals".
+CONCEPTS: tuple[Concept, ...] = (
+    _c(
+        "female vocals",
+        "female vocals|female vocal|female voice|female singer|woman singing|female",
+        "female vocal|female voice|female vocalists|female vocalist|female|woman",
+    ),
+    _c(
+        "male vocals",
+        "male vocals|male vocal|male voice|male singer|man singing|male",
+        "male vocal|male voice|male vocalists|male|man",
+    ),
+    _c(
+        "vocals",
+        "vocals|vocal|voices|voice|singing|singer|singers|sung|lyrics|words",
+        "vocal|vocals|voice|singing|male vocal|female vocal|male voice|female voice"
+        "|male vocalists|female vocalists|female vocalist|opera|choir|choral",
+    ),
+    _c("instrumental", "instrumental|instrumentals", "instrumental|no vocals|no vocal|no voice"),
+    _c("choir", "choir|choral|chorus", "choir|choral"),
+    _c("opera", "opera|operatic|aria", "opera"),
+    _c("piano", "piano|pianos|keys", "piano"),
+    _c("harpsichord", "harpsichord", "harpsichord"),
+    _c("guitar", "guitars|guitar", "guitar"),
+    _c("acoustic", "acoustic|unplugged", "acoustic"),
+    _c("drums", "drums|drum|percussion|drummer|beats|beat", "drums|beat|beats"),
+    _c("strings", "strings|string|orchestral|orchestra", "strings|violin|cello|harp"),
+    _c("violin", "violins|violin|fiddle", "violin"),
+    _c("cello", "cello|cellos", "cello"),
+    _c("harp", "harp", "harp"),
+    _c("flute", "flutes|flute", "flute"),
+    _c("sitar", "sitar", "sitar|indian"),
+    _c("synth", "synths|synth|synthesizer|synthesiser", "synth"),
+    _c(
+        "electronic",
+        "electronic|electronica|electro|edm|techno|house",
+        "electronic|electronica|electro|techno|house",
+    ),
+    _c("hard rock", "hard rock", "hard rock"),
+    _c("metal", "heavy metal|metal", "metal|heavy metal"),
+    _c(
+        "rock",
+        "classic rock|alternative rock|indie rock|rock and roll|rock",
+        "rock|classic rock|hard rock|alternative rock|indie rock",
+    ),
+    _c("pop", "pop|poppy", "pop|indie pop"),
+    _c("indie", "indie", "indie|indie rock|indie pop"),
+    _c("jazz", "jazzy|jazz", "jazz"),
+    _c("blues", "bluesy|blues", "blues"),
+    _c("funk", "funky|funk", "funk"),
+    _c("soul", "soulful|soul|r&b|rnb", "soul|rnb"),
+    _c("hip hop", "hip hop|hip-hop|hiphop|rap", "hip-hop"),
+    _c("punk", "punk", "punk"),
+    _c("country", "country", "country"),
+    _c("folk", "folky|folk", "folk"),
+    _c("classical", "classical|classic", "classical|classic"),
+    _c("ambient", "ambient|atmospheric|soundscape", "ambient|new age"),
+    _c("dance", "danceable|dance|dancing|party|club", "dance|party|house"),
+    _c("experimental", "experimental|weird|strange|avant-garde", "experimental|weird"),
+    _c(
+        "sad",
+        "sad|sadder|sadness|melancholic|melancholy|gloomy|depressing|dark|darker",
+        "sad|mellow",
+    ),
+    _c(
+        "happy",
+        "happy|happier|cheerful|joyful|upbeat|fun|bright|brighter",
+        "happy|catchy|party|pop",
+    ),
+    _c(
+        "calm",
+        "calm|calmer|relaxing|relaxed|chill|chilled|peaceful|mellow|mellower|gentle|gentler",
+        "chillout|chill|mellow|easy listening|soft|ambient",
+    ),
+    _c("soft", "soft|softly|delicate", "soft|quiet"),
+    _c("quiet", "quiet", "quiet|soft"),
+    _c("loud", "loud|noisy", "loud"),
+    _c(
+        "energetic",
+        "energetic|energy|powerful|intense|driving|epic|lively|livelier|punchy|punchier",
+        "fast|loud|rock|dance|drums|metal|party",
+    ),
+    _c("beautiful", "beautiful|pretty|lovely", "beautiful"),
+    _c("sexy", "sexy|sensual", "sexy"),
+    _c("catchy", "catchy", "catchy"),
+    _c("fast", "fast|quick|rapid|speedy|uptempo|up-tempo", "fast"),
+    _c("slow", "slow|slowly|downtempo", "slow"),
+    _c("solo", "solo", "solo"),
+    _c("60s", "60s|sixties", "60s"),
+    _c("70s", "70s|seventies", "70s"),
+    _c("80s", "80s|eighties", "80s"),
+    _c("90s", "90s|nineties", "90s"),
+    _c("00s", "00s|2000s", "00s"),
+    _c("oldies", "oldies|old-fashioned|retro|vintage", "oldies"),
+)
+CONCEPTS_BY_NAME: dict[str, Concept] = {c.name: c for c in CONCEPTS}
+
+# Saying "no vocals" also asks for an instrumental (musicnn even has the tag).
+IMPLIED_BY_EXCLUSION: dict[str, str] = {"vocals": "instrumental"}
+
+# Concepts that also speak about tempo or loudness: a bpm/energy preference goes with them.
+TEMPO_CONCEPTS: dict[str, int] = {"fast": +1, "slow": -1, "energetic": +1, "calm": -1}
+LOUDNESS_CONCEPTS: dict[str, int] = {
+    "loud": +1,
+    "quiet": -1,
+    "soft": -1,
+    "energetic": +1,
+    "calm": -1,
+}
+
+# Tempo words of analysis.tempo_word, reused for "fast"/"slow" preferences.
+SLOW_BPM = 85.0
+FAST_BPM = 135.0
+
+# What a video's look suggests musically (the zero-shot bridge's explicit part): tags
+# with weights. Dark or still footage asks for calm, slow, ambient music; bright and
+# colourful for upbeat pop; fast motion for tempo and drive.
+LOOK_TAGS: dict[str, dict[str, float]] = {
+    "dark": {
+        "ambient": 1.0,
+        "slow": 0.8,
+        "soft": 0.6,
+        "quiet": 0.6,
+        "chillout": 0.5,
+        "new age": 0.4,
+        "experimental": 0.3,
+        "sad": 0.3,
+    },
+    "bright": {"pop": 0.6, "happy": 0.8, "catchy": 0.4, "beautiful": 0.3},
+    "colourful": {"pop": 0.6, "happy": 0.6, "dance": 0.4, "party": 0.4, "catchy": 0.3},
+    "muted": {"mellow": 0.6, "acoustic": 0.5, "folk": 0.3, "soft": 0.4, "classical": 0.3},
+    "still": {
+        "slow": 0.8,
+        "soft": 0.6,
+        "ambient": 0.6,
+        "piano": 0.4,
+        "classical": 0.4,
+        "quiet": 0.4,
+    },
+    "moving": {
+        "fast": 1.0,
+        "drums": 0.8,
+        "beat": 0.6,
+        "rock": 0.6,
+        "dance": 0.5,
+        "electronic": 0.4,
+        "loud": 0.5,
+    },
+}
+LOOK_WORDS: dict[str, str] = {
+    "dark": "calm, slow, atmospheric ambient",
+    "bright": "bright, happy, upbeat",
+    "colourful": "colourful, upbeat pop",
+    "muted": "mellow, acoustic",
+    "still": "slow, soft, gentle",
+    "moving": "fast, energetic, driving rhythm with drums",
+}
+
+# ImageNet classes that name an instrument or a musical setting: the video shows it, so
+# the music may feature it.
+IMAGENET_MUSIC: dict[str, str] = {
+    "grand piano": "piano",
+    "upright": "piano",
+    "electric guitar": "guitar",
+    "acoustic guitar": "guitar",
+    "banjo": "country",
+    "violin": "strings",
+    "cello": "strings",
+    "harp": "harp",
+    "flute": "flute",
+    "drum": "drums",
+    "steel drum": "drums",
+    "organ": "classical",
+    "church": "choir",
+    "altar": "choir",
+    "stage": "rock",
+    "accordion": "folk",
+    "sax": "jazz",
+    "cornet": "jazz",
+    "trombone": "jazz",
+    "disco ball": "dance",
+    "maraca": "dance",
+}
