@@ -66,13 +66,16 @@ _IMPLIES: dict[str, tuple[str, ...]] = {
 }
 # Words before a tag that make the mention a denial or a contrast, not a claim.
 _NEGATIONS = frozenset(
-    "no not without non lacks lacking less fewer instead drops drop dropping avoid avoids "
-    "nor never free leaves skip skips".split()
+    ("no", "not", "without", "non", "lacks", "lacking", "less", "fewer", "instead", "nor")
+    + ("drops", "drop", "dropping", "avoid", "avoids", "never", "free", "leaves", "skips")
 )
 # A sentence with one of these compares with the previous pick and may name its tags.
 _COMPARE = re.compile(
     r"\b(previous|last|earlier|before|unlike|compared|than|instead|whereas|former)\b"
 )
+_YEAR = re.compile(r"(?<![\d.])(1[89]\d\d|20\d\d)(?![\d.]|'?s\b)")
+_DECADE = re.compile(r"(?<![\d.])(?:19|20)(\d0)'?s\b")  # '1980s' claims the '80s' tag
+_BPM = re.compile(r"(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute)")
 _QUOTED = re.compile(r"[\"“”]([^\"“”]{2,80})[\"“”]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -151,11 +154,12 @@ def check_grounding(
     )
     issues: list[str] = []
 
-    body = normalise(text)
+    body = _DECADE.sub(r"\1s", normalise(text))
     # Blank out this track's own names first: another title may be a word of this one.
     for name in sorted(own, key=len, reverse=True):
         body = _pattern(name).sub(lambda m: " " * len(m.group(0)), body)
 
+    supported = supported_tags(track)
     # Names of other tracks.
     other_names: dict[str, str] = {}
     for other in [*others, *([facts.previous] if facts.previous else [])]:
@@ -166,6 +170,8 @@ def check_grounding(
     for n, name in other_names.items():
         if n in own or any(_contains(o, n) for o in own) or _contains(context, n):
             continue  # the same artist twice, or words the user or the video supplied
+        if n in vocabulary or n in supported:
+            continue  # a track called 'Slow' must not make the word 'slow' a name
         if _contains(body, n):
             issues.append(f"names another track or artist: {name!r}")
 
@@ -174,12 +180,23 @@ def check_grounding(
         quoted = normalise(m.group(1)).strip(" .,!?;:'")
         if not quoted or quoted in vocabulary or any(_contains(quoted, o) for o in own):
             continue  # a quoted tag is judged as a tag below; this title may carry its artist
-        if not _contains(context, quoted):
-            if not any(quoted in issue.lower() for issue in issues):
-                issues.append(f"quotes a title that is not this track's: {m.group(1)!r}")
+        if not _contains(context, quoted) and not any(quoted in i.lower() for i in issues):
+            issues.append(f"quotes a title that is not this track's: {m.group(1)!r}")
+
+    # Numbers: a year or a tempo the facts do not give is made up.
+    years = {str(y) for y in (track.year,) if y} | set(_YEAR.findall(context))
+    for year in dict.fromkeys(_YEAR.findall(body)):
+        if year not in years:
+            issues.append(f"claims a year the facts do not give: {year}")
+    for sentence in _SENTENCE.split(body):
+        tempos = [t.bpm for t in (track,) if t.bpm]
+        if facts.previous and facts.previous.bpm and _COMPARE.search(sentence):
+            tempos.append(facts.previous.bpm)
+        for value in _BPM.findall(sentence):
+            if not any(abs(float(value) - t) <= 1.0 for t in tempos):
+                issues.append(f"claims a tempo the facts do not give: {value} BPM")
 
     # Tag claims, longest tags first so 'female vocal' is not also read as 'vocal'.
-    supported = supported_tags(track)
     previous = supported_tags(facts.previous) if facts.previous else frozenset()
     for sentence in _SENTENCE.split(body):
         comparing = _COMPARE.search(sentence) is not None

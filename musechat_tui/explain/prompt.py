@@ -38,9 +38,12 @@ def _difference(facts: ExplanationFacts) -> str | None:
     parts: list[str] = []
     if track.bpm and prev.bpm and abs(track.bpm - prev.bpm) >= 5:
         parts.append("slower" if track.bpm < prev.bpm else "faster")
-    if track.loudness_db is not None and prev.loudness_db is not None:
-        if abs(track.loudness_db - prev.loudness_db) >= 3:
-            parts.append("quieter" if track.loudness_db < prev.loudness_db else "louder")
+    if (
+        track.loudness_db is not None
+        and prev.loudness_db is not None
+        and abs(track.loudness_db - prev.loudness_db) >= 3
+    ):
+        parts.append("quieter" if track.loudness_db < prev.loudness_db else "louder")
     mine = {t.lower() for t in track.tags}
     if gained := [t for t in track.tags if t.lower() not in {p.lower() for p in prev.tags}]:
         parts.append("adds " + ", ".join(gained[:3]))

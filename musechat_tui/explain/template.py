@@ -127,7 +127,8 @@ def _distinct(tags: Sequence[str]) -> list[tuple[str, str]]:
         if text not in seen:
             seen.add(text)
             out.append((kind, text))
-    return out
+    # 'vocals' says less than 'male vocals': keep the specific one only.
+    return [(k, w) for k, w in out if not any(o.endswith(" " + w) for _, o in out)]
 
 
 def _video_phrase(video: str) -> str:
@@ -220,9 +221,12 @@ def _difference(facts: ExplanationFacts, picker: _Picker) -> str | None:
     if track.bpm and prev.bpm and abs(track.bpm - prev.bpm) >= 5:
         word = "slower" if track.bpm < prev.bpm else "faster"
         is_.append(f"{word} ({track.bpm:.0f} vs {prev.bpm:.0f} BPM)")
-    if track.loudness_db is not None and prev.loudness_db is not None:
-        if abs(track.loudness_db - prev.loudness_db) >= 3:
-            is_.append("quieter" if track.loudness_db < prev.loudness_db else "louder")
+    if (
+        track.loudness_db is not None
+        and prev.loudness_db is not None
+        and abs(track.loudness_db - prev.loudness_db) >= 3
+    ):
+        is_.append("quieter" if track.loudness_db < prev.loudness_db else "louder")
     mine, theirs = _distinct(track.tags), _distinct(prev.tags)
     added = [(k, w) for k, w in mine if (k, w) not in theirs]
     dropped = [(k, w) for k, w in theirs if (k, w) not in mine]

@@ -1,0 +1,242 @@
+"""What the UI and the CLI use: an explainer behind timeouts, a template fallback and the
+grounding check, as a stream of typed events.
+
+    guard = build_guarded_explainer(settings)
+    for event in guard.events(facts, others=other_tracks):
+        match event:
+            case Token(text):          show(text)                # append
+            case Replace(text, why):   clear(); show(text)       # drop what was shown
+            case Done() as done:       final(done.text, done.note)
+
+Rules:
+- the LLM streams in a worker thread; no first piece within `first_token_timeout_s`, or no
+  end within `timeout_s`, or any error, and the template replaces it (with a note);
+- the finished text is checked (grounding.py); a violation replaces it with the template;
+- an unfinished last sentence (the token limit hit mid-sentence) is cut off;
+- `Done.text` is always exactly what should be on screen at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from musechat_tui.config import Settings
+from musechat_tui.errors import ConfigError, ModelLoadError
+from musechat_tui.explain.base import Done, Event, Explainer, ExplainerError, Replace, Token
+from musechat_tui.explain.facts import ExplanationFacts, TrackFacts
+from musechat_tui.explain.grounding import (
+    DEFAULT_TAGS_FILE,
+    check_grounding,
+    load_tag_vocabulary,
+)
+from musechat_tui.explain.template import TemplateExplainer, template_text
+
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s|$)")
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
+
+
+def tidy(text: str) -> str:
+    """Strips, and cuts an unfinished last sentence when at least one sentence is complete."""
+    text = text.strip()
+    if not text or _ENDS_SENTENCE.search(text):
+        return text
+    ends = list(_SENTENCE_END.finditer(text))
+    return text[: ends[-1].end()] if ends else text
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\S+\s*", text)
+
+
+class GuardedExplainer:
+    def __init__(
+        self,
+        explainer: Explainer,
+        *,
+        timeout_s: float = 20.0,
+        first_token_timeout_s: float = 10.0,
+        vocabulary: frozenset[str] | None = None,
+    ) -> None:
+        self.explainer = explainer
+        self.timeout_s = timeout_s
+        self.first_token_timeout_s = min(first_token_timeout_s, timeout_s)
+        self.vocabulary = load_tag_vocabulary() if vocabulary is None else vocabulary
+
+    @property
+    def id(self) -> str:
+        return self.explainer.id
+
+    def close(self) -> None:
+        self.explainer.close()
+
+    def explain(self, facts: ExplanationFacts, others: Iterable[TrackFacts | str] = ()) -> Done:
+        """Runs the stream to the end; the final event."""
+        done: Done | None = None
+        for event in self.events(facts, others):
+            if isinstance(event, Done):
+                done = event
+        assert done is not None
+        return done
+
+    def events(
+        self, facts: ExplanationFacts, others: Iterable[TrackFacts | str] = ()
+    ) -> Iterator[Event]:
+        """`others`: tracks (or names) the text must not name, e.g. this turn's other
+        recommendations; the previous track in `facts` is always included."""
+        others = list(others)
+        start = time.monotonic()
+        if isinstance(self.explainer, TemplateExplainer):
+            text = template_text(facts)
+            for word in _words(text):
+                yield Token(word)
+            yield Done(text, "template", elapsed_s=time.monotonic() - start)
+            return
+
+        pieces: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        cancel = threading.Event()
+        threading.Thread(
+            target=self._pump, args=(facts, pieces, cancel), name="explainer", daemon=True
+        ).start()
+        shown: list[str] = []
+        first: float | None = None
+        failure: str | None = None
+        try:
+            while True:
+                limit = self.timeout_s if first is not None else self.first_token_timeout_s
+                wait = start + limit - time.monotonic()
+                if wait <= 0:
+                    failure = (
+                        f"no answer within {limit:g} s"
+                        if first is None
+                        else f"not finished within {limit:g} s"
+                    )
+                    break
+                try:
+                    kind, value = pieces.get(timeout=wait)
+                except queue.Empty:
+                    continue  # the loop turns this into a timeout
+                if kind == "piece" and value:
+                    if first is None:
+                        first = time.monotonic() - start
+                    shown.append(value)
+                    yield Token(value)
+                elif kind == "end":
+                    break
+                elif kind == "error":
+                    failure = value or "unknown error"
+                    break
+        finally:
+            cancel.set()  # also when the consumer stops reading early
+
+        elapsed = time.monotonic() - start
+        stats = {"first_token_s": first, "elapsed_s": elapsed, "n_pieces": len(shown)}
+        raw = "".join(shown)
+        text = tidy(raw)
+        if failure is None and not text:
+            failure = "it returned no text"
+        if failure is not None:
+            fallback = template_text(facts)
+            yield Replace(fallback, f"{self.id} failed: {failure}")
+            note = f"The LLM failed ({failure}); showing the template explanation."
+            yield Done(fallback, "template", note=note, **stats)  # type: ignore[arg-type]
+            return
+
+        grounding = check_grounding(text, facts, others, self.vocabulary)
+        if not grounding.ok:
+            fallback = template_text(facts)
+            yield Replace(fallback, f"not grounded in the facts: {grounding.reason}")
+            note = "The LLM's explanation went beyond the facts; showing the template."
+            yield Done(
+                fallback,
+                "template",
+                note=note,
+                issues=grounding.issues,
+                **stats,  # type: ignore[arg-type]
+            )
+            return
+        if text != raw.strip():
+            yield Replace(text, "cut an unfinished sentence")
+        yield Done(text, self.id, **stats)  # type: ignore[arg-type]
+
+    def _pump(
+        self,
+        facts: ExplanationFacts,
+        pieces: queue.Queue[tuple[str, str | None]],
+        cancel: threading.Event,
+    ) -> None:
+        """Worker thread: LLM pieces into the queue until done, failed or cancelled."""
+        stream: Iterator[str] | None = None
+        try:
+            stream = iter(self.explainer.stream(facts))
+            for piece in stream:
+                if cancel.is_set():
+                    return
+                pieces.put(("piece", piece))
+            pieces.put(("end", None))
+        except (ExplainerError, ModelLoadError) as exc:
+            pieces.put(("error", str(exc)))
+        except Exception as exc:  # noqa: BLE001 - any backend failure means: use the template
+            pieces.put(("error", f"{type(exc).__name__}: {exc}"))
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):  # already finished or falling back
+                    close()  # stops generation / closes the HTTP response
+
+
+def build_explainer(settings: Settings) -> Explainer:
+    """The explainer `settings.explainer` asks for. 'auto': the OpenAI-compatible endpoint
+    when base URL and model are set, else llama.cpp with llm_model or the packaged SmolLM2,
+    else the template. Nothing is loaded or contacted here."""
+    from musechat_tui.explain.llama import LlamaCppExplainer, packaged_model_path
+    from musechat_tui.explain.openai_backend import OpenAIExplainer
+
+    choice = settings.explainer
+    if choice == "auto":
+        if settings.openai_base_url and settings.openai_model:
+            choice = "openai"
+        elif importlib.util.find_spec("llama_cpp") is None:
+            return TemplateExplainer()
+        else:
+            try:
+                path = settings.llm_model or packaged_model_path()
+            except ModelLoadError:
+                return TemplateExplainer()
+            choice = "llama" if path.is_file() else "template"
+    if choice == "template":
+        return TemplateExplainer()
+    if choice == "openai":
+        if not (settings.openai_base_url and settings.openai_model):
+            raise ConfigError("explainer 'openai' needs openai_base_url and openai_model")
+        return OpenAIExplainer(
+            settings.openai_base_url,
+            settings.openai_model,
+            timeout_s=settings.llm_timeout_s,
+            max_tokens=settings.llm_max_tokens,
+        )
+    path = settings.llm_model or packaged_model_path()
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: GGUF model file does not exist")
+    return LlamaCppExplainer(
+        path,
+        threads=settings.llm_threads or settings.threads,
+        max_tokens=settings.llm_max_tokens,
+        repack=settings.llm_repack,
+    )
+
+
+def build_guarded_explainer(settings: Settings) -> GuardedExplainer:
+    tags_file = Path(settings.musicnn_dir) / "tags.json"
+    return GuardedExplainer(
+        build_explainer(settings),
+        timeout_s=settings.llm_timeout_s,
+        first_token_timeout_s=settings.llm_first_token_timeout_s,
+        vocabulary=load_tag_vocabulary(tags_file if tags_file.is_file() else DEFAULT_TAGS_FILE),
+    )
