@@ -17,7 +17,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -315,7 +315,10 @@ def _index_todo(
     mine = todo[state.process_index :: state.num_processes]
     rounds = -(-len(todo) // (COMMIT_EVERY * state.num_processes)) if todo else 0
     encoder = build_audio_encoder(settings)
-    text_encoder = build_text_encoder(settings) if state.is_main_process else None
+    # The text model loads in the background while the first tracks are analysed.
+    loader = ThreadPoolExecutor(max_workers=1)
+    text_encoder = loader.submit(build_text_encoder, settings) if state.is_main_process else None
+    loader.shutdown(wait=False)
     results = analyse_candidates(mine, settings, encoder, jobs)
     done = 0
     for _ in range(rounds):
@@ -326,7 +329,7 @@ def _index_todo(
             continue
         records = [out for _, out in gathered if isinstance(out, TrackRecord)]
         report.failures.extend((p, out) for p, out in gathered if isinstance(out, str))
-        add_text_embeddings(records, text_encoder)
+        add_text_embeddings(records, text_encoder.result() if text_encoder else None)
         catalog.put_tracks(records)
         report.indexed += len(records)
         report.audio_seconds += sum(min(r.duration, settings.window_seconds) for r in records)
