@@ -1,7 +1,7 @@
 """HNSW (hnswlib, cosine) vs exact numpy search on synthetic music-like embeddings.
 
     .venv/bin/python bench/bench_hnsw.py --sizes 100000 --M 16 32 --filtered
-    nice -n 19 .venv/bin/python bench/bench_hnsw.py --sizes 1000000 --M 32 --ef 64 96 128
+    nice -n 19 .venv/bin/python bench/bench_hnsw.py --sizes 1000000 --ef 64 96 128
 
 Vectors: dim 400 (musicnn), seeded, clustered like real embeddings: a latent point per
 track = one of `--clusters` centres + spread, in a 96-d latent space (audio embeddings
@@ -241,7 +241,7 @@ def main() -> None:
     ap.add_argument("--clusters", type=int, default=2000)
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--exact-queries", type=int, default=50)
-    ap.add_argument("--M", type=int, nargs="+", default=[32])
+    ap.add_argument("--M", type=int, nargs="+", default=[16])
     ap.add_argument("--efc", type=int, nargs="+", default=[200])
     ap.add_argument("--ef", type=int, nargs="+", default=[32, 64, 96, 128, 192])
     ap.add_argument("--threads", type=int, default=0, help="build threads (0: all cores)")
