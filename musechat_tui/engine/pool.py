@@ -38,6 +38,7 @@ class TrackPool:
     # (vocab, stored spelling) pairs per lower-case tag: for index-friendly SQL.
     tag_sources: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     _tag_col: dict[str, int] = field(default_factory=dict, repr=False)
+    _tag_stats: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._tag_col = {t: i for i, t in enumerate(self.tag_names)}
@@ -131,12 +132,17 @@ class TrackPool:
         return sel[:, cols].any(axis=1) if cols else np.zeros(len(sel), dtype=bool)
 
     def tag_weights(self, weights: dict[str, float], rows: np.ndarray) -> np.ndarray:
-        """Sum of weight * probability over the named tags."""
+        """Sum of weight * standardised probability over the named tags. Standardised per
+        tag over the catalog, because base rates differ wildly: musicnn says "slow" at 0.5
+        where it says "pop" at 0.1, and a raw sum would always favour the common tags."""
+        if self._tag_stats is None:
+            self._tag_stats = (self.tag_probs.mean(axis=0), self.tag_probs.std(axis=0))
+        mean, sd = self._tag_stats
         out = np.zeros(len(rows), dtype=np.float32)
         for tag, w in weights.items():
             c = self._tag_col.get(tag)
-            if c is not None:
-                out += w * self.tag_probs[rows, c]
+            if c is not None and w and sd[c] > 1e-6:
+                out += w * (self.tag_probs[rows, c] - mean[c]) / sd[c]
         return out
 
     def shown_tags(self, row: int, limit: int = 10) -> list[str]:

@@ -99,13 +99,12 @@ class Request:
         out = [f"{_POLARITY_WORD[c.polarity]}{c.concept}" for c in self.concepts]
         if self.tempo:
             t = self.tempo
-            out.append(
-                t.kind
-                if t.kind != "range"
-                else f"{t.low or 0:.0f}-{t.high:.0f} bpm"
-                if t.high
-                else f">= {t.low:.0f} bpm"
-            )
+            if t.kind != "range":
+                out.append(t.kind)
+            elif t.low is not None and t.high is not None:
+                out.append(f"{t.low:.0f}-{t.high:.0f} bpm")
+            else:
+                out.append(f"<= {t.high:.0f} bpm" if t.high is not None else f">= {t.low:.0f} bpm")
         if self.duration:
             out.append("duration " + _bounds_text(self.duration))
         if self.loudness:
@@ -129,7 +128,10 @@ _POLARITY_WORD = {"want": "", "less": "less ", "exclude": "no "}
 
 def _bounds_text(d: DurationRequest) -> str:
     def b(x: Bound) -> str:
-        return f"{x.seconds:.0f} s" if x.seconds is not None else f"{x.factor:g}x {x.ref}"
+        if x.seconds is not None:
+            return f"{x.seconds:.0f} s"
+        what = "the video" if x.ref == "video" else "this track"
+        return what if x.factor == 1 else f"{x.factor:g}x {what}"
 
     parts = ([f">= {b(d.low)}"] if d.low else []) + ([f"<= {b(d.high)}"] if d.high else [])
     return " and ".join(parts)
@@ -206,6 +208,7 @@ _RESTORE_ALL = re.compile(
 
 _DURATION_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"\bbetween\s+{_DUR}\s+and\s+{_DUR}"), "between"),
+    (re.compile(rf"\bbetween\s+(\d+(?:\.\d+)?)\s+and\s+{_DUR}"), "between_shared"),
     (re.compile(rf"\b{_MAX_WORDS}\s+(?:about\s+)?{_DUR}"), "max"),
     (re.compile(rf"\b{_MIN_WORDS}\s+(?:about\s+)?{_DUR}"), "min"),
     (re.compile(rf"\b{_AROUND}\s*{_DUR}\s*(?:long)?"), "around"),
@@ -384,24 +387,31 @@ _FILLER = re.compile(
 )
 
 
+def name_key(text: str) -> str:
+    """Names compared as plain words: "J. S. Bach" and "j s bach" are one key."""
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
 @dataclass
 class NameBook:
-    """Names the parser may recognise: artists (lower-case alias -> catalog spelling) and
-    track titles (lower-case -> id)."""
+    """Names the parser may recognise: artists (name_key alias -> catalog spelling) and
+    track titles (name_key -> id). Found by word n-gram lookup, so a catalog of 100k
+    titles costs the same per request as one of ten."""
 
     artists: dict[str, str] = field(default_factory=dict)
     titles: dict[str, int] = field(default_factory=dict)
+    max_words: int = 1
 
     @classmethod
     def build(cls, artists: list[str], titles: dict[int, str]) -> NameBook:
         book = cls()
         last_names: dict[str, set[str]] = {}
         for name in artists:
-            if not name:
+            key = name_key(name or "")
+            if not key:
                 continue
-            book.artists[name.lower()] = name
-            words = re.findall(r"[a-z][a-z'\-]+", name.lower())
-            for word in words:
+            book.artists[key] = name
+            for word in key.split():
                 if len(word) >= 4 and word not in _WORD_TO_CONCEPT and not _FILLER.fullmatch(word):
                     last_names.setdefault(word, set()).add(name)
         for word, owners in last_names.items():
@@ -409,13 +419,32 @@ class NameBook:
                 book.artists[word] = next(iter(owners))  # "Joplin", "Drascula"
         counts: dict[str, int] = {}
         for title in titles.values():
-            counts[title.lower()] = counts.get(title.lower(), 0) + 1
+            counts[name_key(title or "")] = counts.get(name_key(title or ""), 0) + 1
         for tid, title in titles.items():
-            key = (title or "").lower().strip()
+            key = name_key(title or "")
             generic = re.match(r"^(?:track|song|untitled|piece)\b", key)
             if counts.get(key) == 1 and len(key) >= 8 and " " in key and not generic:
                 book.titles[key] = tid
+        book.max_words = max((len(k.split()) for k in [*book.artists, *book.titles]), default=1)
         return book
+
+    def find(self, text: str) -> list[tuple[int, int, str, str]]:
+        """(start, end, "title" | "artist", key) of the names in `text`, longest first,
+        not overlapping."""
+        words = list(re.finditer(r"[a-z0-9']+", text))
+        found: list[tuple[int, int, str, str]] = []
+        i = 0
+        while i < len(words):
+            for n in range(min(self.max_words, len(words) - i), 0, -1):
+                key = " ".join(w.group() for w in words[i : i + n])
+                kind = "title" if key in self.titles else "artist" if key in self.artists else ""
+                if kind:
+                    found.append((words[i].start(), words[i + n - 1].end(), kind, key))
+                    i += n
+                    break
+            else:
+                i += 1
+        return found
 
 
 def _cut(text: str, spans: list[tuple[int, int]]) -> str:
@@ -455,14 +484,43 @@ def parse_request(text: str, names: NameBook | None = None) -> Request:
         req.artists.append(ArtistRequest(None, "only"))
         t = _cut(t, [m.span()])
 
+    t, placed = _protect_names(t, names)
     kept: list[str] = []
     for clause in _clauses(t):
-        kept.append(_read_clause(clause, req, names))
+        kept.append(_read_clause(clause, req, placed))
     query = _FILLER.sub(" ", " ".join(kept))
     query = re.sub(r"[^\w\s'&-]", " ", query)
     query = re.sub(r"\s+", " ", query).strip()
     req.query_text = query if re.search(r"[a-z]{3,}", query) else None
     return req
+
+
+_PLACEHOLDER = re.compile(r"§(\d+)§+")
+
+
+def _protect_names(t: str, names: NameBook) -> tuple[str, list[tuple[str, str | int]]]:
+    """Names replaced by same-length placeholders ("§3§§§§"), so that their words are
+    neither cues, concepts nor clause breaks ("J. S. Bach", "No Surprises"). A title only
+    counts after "like" / "similar to" in its clause; otherwise its words are read as
+    words. Returns the text and the names as ("artist", spelling) / ("title", id)."""
+    placed: list[tuple[str, str | int]] = []
+    chars = list(t)
+    for start, end, kind, key in names.find(t):
+        if kind == "title":
+            clause = _CLAUSE_SPLIT.split(t[:start])[-1]
+            if not _LIKE.search(clause):
+                artist = names.artists.get(key)
+                if artist is None:
+                    continue
+                kind = "artist"
+        mark = f"§{len(placed)}§"
+        if len(mark) > end - start:
+            continue  # too short to hold a placeholder: leave the words be
+        chars[start:end] = mark + "§" * (end - start - len(mark))
+        placed.append(
+            ("title", names.titles[key]) if kind == "title" else ("artist", names.artists[key])
+        )
+    return "".join(chars), placed
 
 
 def _clauses(t: str) -> list[str]:
@@ -480,6 +538,10 @@ def _read_duration(t: str, req: Request) -> str:
             spans.append(m.span())
             if kind == "between":
                 low, high = Bound(_dur_seconds(m, 1)), Bound(_dur_seconds(m, 5))
+            elif kind == "between_shared":  # "between 2 and 3 minutes": one unit for both
+                high = Bound(_dur_seconds(m, 2))
+                scale = 60.0 if (m.group(3) or "s").startswith("m") else 1.0
+                low = Bound(float(m.group(1)) * scale)
             elif kind == "max":
                 high = Bound(_dur_seconds(m, 1))
             elif kind == "min":
@@ -532,7 +594,7 @@ def _read_loudness(t: str, req: Request) -> str:
     return t
 
 
-def _read_clause(clause: str, req: Request, names: NameBook) -> str:
+def _read_clause(clause: str, req: Request, placed: list[tuple[str, str | int]]) -> str:
     """Concepts, names and references of one clause, each with the polarity of the cue
     before it; returns the clause's words for the query text (negated parts cut)."""
     spans: list[tuple[int, int]] = []
@@ -543,7 +605,7 @@ def _read_clause(clause: str, req: Request, names: NameBook) -> str:
             _add_concept(req, concept, "exclude")
             spans.append(m.span())
 
-    # Events in order of position: cues, references, artists, titles, concepts.
+    # Events in order of position: cues, references, names, concepts.
     events: list[tuple[int, int, str, str]] = []
     for m in _CUE.finditer(clause):
         kind = next(k for k in ("less", "exclude", "more", "want") if m.group(k))
@@ -551,16 +613,10 @@ def _read_clause(clause: str, req: Request, names: NameBook) -> str:
     for m in _REF.finditer(clause):
         events.append((m.start(), m.end(), "ref", m.group(0)))
     taken: list[tuple[int, int]] = []
-    for alias in sorted(names.titles, key=len, reverse=True):
-        for m in re.finditer(rf"\b{re.escape(alias)}\b", clause):
-            if _LIKE.search(clause[: m.start()]) and not _overlaps(m.span(), taken):
-                events.append((m.start(), m.end(), "title", alias))
-                taken.append(m.span())
-    for alias in sorted(names.artists, key=len, reverse=True):
-        for m in re.finditer(rf"\b{re.escape(alias)}\b", clause):
-            if not _overlaps(m.span(), taken):
-                events.append((m.start(), m.end(), "artist", alias))
-                taken.append(m.span())
+    for m in _PLACEHOLDER.finditer(clause):
+        kind, _value = placed[int(m.group(1))]
+        events.append((m.start(), m.end(), kind, m.group(1)))
+        taken.append(m.span())
     for m in _CONCEPT_RE.finditer(clause):
         if not _overlaps(m.span(), taken) and not _overlaps(m.span(), spans):
             events.append((m.start(), m.end(), "concept", m.group(1)))
@@ -591,19 +647,17 @@ def _read_clause(clause: str, req: Request, names: NameBook) -> str:
                 cut_from = None
             spans.append((start, end))
         elif kind == "concept":
-            concept = _WORD_TO_CONCEPT[value]
-            # "too sad" reads as "less sad"; a bare "too" before a non-concept is nothing.
-            _add_concept(req, concept, polarity, strength)
+            _add_concept(req, _WORD_TO_CONCEPT[value], polarity, strength)
         elif kind == "artist":
-            name = names.artists[value]
+            name = str(placed[int(value)][1])
             before = clause[:start]
             mode = (
                 "exclude" if polarity == "exclude" else "only" if _ONLY.search(before) else "like"
             )
             req.artists.append(ArtistRequest(name, mode))
             spans.append((start, end))
-        elif kind == "title":
-            req.references.append(ReferenceRequest("anchor", track_id=names.titles[value]))
+        elif kind == "title":  # "like <title>"
+            req.references.append(ReferenceRequest("anchor", track_id=int(placed[int(value)][1])))
             spans.append((start, end))
         elif kind == "ref":
             req.references.append(_reference(value, clause, start, end, polarity))

@@ -1,0 +1,178 @@
+"""musechat-tui: music for a video, in a conversation.
+
+Scripted (no UI):
+    musechat-tui VIDEO --ask "no drums" --ask "slower" --json
+turn 1 is the video alone, each --ask one more turn; --json prints one object
+{"session", "video", "turns": [{"turn", "user", "recommendations": [...], "explanation"}]}.
+Sessions are saved in the data dir: --list-sessions shows them, --resume ID continues one.
+Without --ask and --json, turn 1 is printed for people (the chat app will start here).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from musechat_tui.cli_support import (
+    CatalogOpt,
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    ThreadsOpt,
+    print_json,
+    reports_errors,
+    settings_from_flags,
+)
+from musechat_tui.errors import MuseChatError
+
+app = typer.Typer(
+    help="Music for your video, in a conversation.", add_completion=False, no_args_is_help=True
+)
+
+VideoArg = Annotated[
+    Path | None,
+    typer.Argument(help="The video to find music for.", show_default=False),
+]
+AskOpt = Annotated[
+    list[str] | None,
+    typer.Option("--ask", help="One refinement turn (repeatable), e.g. --ask 'slower, no vocals'."),
+]
+TopKOpt = Annotated[
+    int | None, typer.Option("--top-k", min=1, max=100, help="Recommendations per turn.")
+]
+ResumeOpt = Annotated[
+    str | None, typer.Option("--resume", help="Continue a saved session (see --list-sessions).")
+]
+ListOpt = Annotated[bool, typer.Option("--list-sessions", help="List saved sessions and exit.")]
+CheckpointOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoint",
+        help="Trained recommender checkpoint (default: DATA_DIR/models/recommender.pt if "
+        "present, else the zero-shot scorer).",
+        show_default=False,
+    ),
+]
+ExplainerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--explainer",
+        help="auto, llama, openai or template (default: the `explainer` setting).",
+        show_default=False,
+    ),
+]
+NoExplainOpt = Annotated[bool, typer.Option("--no-explain", help="Skip explanations.")]
+
+
+class UsageError(MuseChatError):
+    pass
+
+
+@app.command()
+@reports_errors
+def chat(
+    video: VideoArg = None,
+    ask: AskOpt = None,
+    json_out: JsonOpt = False,
+    resume: ResumeOpt = None,
+    list_sessions: ListOpt = False,
+    catalog: CatalogOpt = None,
+    checkpoint: CheckpointOpt = None,
+    top_k: TopKOpt = None,
+    explainer: ExplainerOpt = None,
+    no_explain: NoExplainOpt = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Recommend music for VIDEO: turn 1 from the video alone, then one turn per --ask."""
+    settings = settings_from_flags(
+        config,
+        data_dir=data_dir,
+        catalog_dir=catalog,
+        threads=threads,
+        top_k=top_k,
+        explainer=explainer,
+    )
+    if list_sessions:
+        from musechat_tui.engine.session import SessionStore
+
+        with SessionStore.in_data_dir(settings.data_dir) as store:
+            _print_sessions(store.list(), json_out)
+        return
+    if video is None and resume is None:
+        raise UsageError("give a VIDEO, or --resume ID (see --list-sessions)")
+    from musechat_tui.engine import ChatEngine
+
+    with ChatEngine(settings, checkpoint=checkpoint) as engine:
+        if resume:
+            session = engine.resume(resume)
+            if video is not None and Path(video).resolve() != Path(session.video.path).resolve():
+                engine.notes.append(
+                    f"--resume keeps the session's video {session.video.path}; {video} ignored"
+                )
+            first_new = len(session.turns) + 1
+        else:
+            session = engine.start(Path(video))  # type: ignore[arg-type]
+            first_new = 1
+        asks: list[str | None] = list(ask or [])
+        if not session.turns:
+            asks.insert(0, None)
+        for text in asks:
+            engine.run_turn(session, text, explain=not no_explain)
+        out = session.to_dict()
+        if engine.notes:
+            out["notes"] = list(engine.notes)
+        if json_out:
+            print_json(out)
+        else:
+            _print_human(out, first_new if resume else 1)
+
+
+def _print_sessions(rows: list[dict[str, Any]], json_out: bool) -> None:
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no saved sessions")
+        return
+    for r in rows:
+        last = f" — last: “{r['last_ask']}”" if r["last_ask"] else ""
+        typer.echo(
+            f"{r['id']}  {r['updated_at']}  {r['turns']} turn(s)  {Path(r['video']).name}{last}"
+        )
+
+
+def _print_human(out: dict[str, Any], from_turn: int) -> None:
+    w = typer.echo
+    w(f"Session {out['session']}  ·  {Path(out['video']).name}  ·  scorer: {out['scorer']}")
+    for note in out.get("notes", []):
+        w(f"  note: {note}")
+    for turn in out["turns"]:
+        if turn["turn"] < from_turn:
+            continue
+        head = "the video alone" if turn["user"] is None else f"“{turn['user']}”"
+        w(f"\nTurn {turn['turn']}: {head}")
+        if turn["understood"]:
+            w(f"  understood: {', '.join(turn['understood'])}")
+        for note in turn["notes"]:
+            w(f"  note: {note}")
+        for i, r in enumerate(turn["recommendations"], 1):
+            by = f"{r['artist']} – " if r["artist"] else ""
+            bpm = f"{r['bpm']:.0f} bpm" if r["bpm"] else "tempo ?"
+            mins, secs = divmod(int(round(r["duration"])), 60)
+            tags = ", ".join(r["tags"][:5])
+            w(f"  #{i}  {by}{r['title']}  ({mins}:{secs:02d}, {bpm})  {tags}")
+        if turn["explanation"]:
+            w(f"  why #1: {turn['explanation']}")
+
+
+def main() -> None:
+    app(prog_name="musechat-tui")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

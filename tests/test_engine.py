@@ -1,0 +1,452 @@
+"""The chat engine, turn by turn, on a small catalog whose tags, tempi, lengths and
+artists are known, so behaviour can be asserted exactly: negation removes tracks with the
+tag, tempo requests move the tempo the right way, rejected tracks never return, names
+filter, "more like #3" anchors, durations hold, impossible combinations relax (and say
+so), and sessions are saved and resumed.
+
+The catalog is written through the real Catalog API with real MiniLM description vectors;
+its audio embeddings are clustered by style (so audio similarity is meaningful) instead
+of coming from rendered music, which keeps every tag exact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from builder.index import add_text_embeddings
+from musechat_tui.catalog import Catalog, TrackRecord, VectorIndex
+from musechat_tui.config import Settings, load_settings
+from musechat_tui.encoders import Label, build_text_encoder
+from musechat_tui.engine import ChatEngine, SessionStore, VideoFeatures
+from musechat_tui.engine.vocabulary import CONCEPTS_BY_NAME
+from musechat_tui.explain.template import TemplateExplainer
+
+ENCODER = "musicnn-mtt+msd-onnx-v1"
+DIM = 400
+TAGS = json.loads((Path(__file__).resolve().parents[1] / "data/musicnn/tags.json").read_text())
+MSD = set(TAGS["msd"]) - set(TAGS["mtt"])
+
+# artist, title, tags (best first), bpm, seconds, dBFS, style cluster
+LIBRARY = [
+    ("Ada Keys", "Morning Etude", "piano,classical,solo,quiet,slow", 72, 180, -30, "piano"),
+    ("Ada Keys", "Rain Nocturne", "piano,slow,soft,classical,ambient", 66, 240, -32, "piano"),
+    ("Ben Ivory", "Ragtime Run", "piano,fast,classical,jazz,solo", 140, 150, -22, "piano"),
+    ("Ben Ivory", "Blues Walk", "piano,blues,jazz,drums,male vocal", 105, 200, -17, "piano"),
+    ("The Amps", "Highway", "guitar,drums,rock,fast,loud,male vocal", 150, 200, -12, "rock"),
+    ("The Amps", "Slow Burn", "guitar,drums,rock,slow,male vocal", 90, 260, -14, "rock"),
+    ("Dusty Roads", "Campfire", "guitar,acoustic,country,folk,male vocal", 100, 160, -19, "rock"),
+    ("Neon Grid", "Pulse", "electronic,synth,techno,drums,beat,dance", 128, 210, -11, "electro"),
+    ("Neon Grid", "Drift", "electronic,synth,ambient,slow,no vocals", 95, 300, -20, "electro"),
+    ("Aurora Choir", "Hymn", "choir,choral,vocal,classical,female vocal", 70, 190, -25, "strings"),
+    ("Quartet Nine", "Allegro", "strings,violin,cello,classical,fast", 132, 170, -24, "strings"),
+    ("Quartet Nine", "Adagio", "strings,violin,classical,slow,quiet,soft", 60, 320, -29, "strings"),
+    ("Sunny Days", "Party Time", "pop,dance,female vocal,happy,catchy,drums", 120, 185, -10, "pop"),
+    ("Sunny Days", "Sad Song", "pop,sad,female vocal,slow,Mellow", 80, 210, -18, "pop"),
+    ("Deep Space", "Nebula", "ambient,new age,synth,slow,quiet,no vocals", 70, 420, -27, "ambient"),
+    ("Deep Space", "Orbit", "ambient,electronic,synth,chillout", 110, 380, -21, "ambient"),
+]
+PROBS = [0.7, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15]
+
+
+def make_records(text_encoder: object) -> list[TrackRecord]:
+    rng = np.random.default_rng(7)
+    styles = sorted({row[6] for row in LIBRARY})
+    centres = {s: rng.normal(size=DIM) for s in styles}
+    records = []
+    for i, (artist, title, tags, bpm, seconds, db, style) in enumerate(LIBRARY):
+        names = tags.split(",")
+        mtt = [Label(n, PROBS[j]) for j, n in enumerate(names) if n not in MSD]
+        msd = [Label(n, PROBS[j]) for j, n in enumerate(names) if n in MSD]
+        segs = centres[style] + 0.35 * rng.normal(size=(3, DIM))
+        emb = segs.mean(axis=0)
+        records.append(
+            TrackRecord(
+                path=f"/music/{artist} - {title}.ogg",
+                size=1000 + i,
+                mtime=1.0,
+                content_hash=f"h{i}",
+                duration=float(seconds),
+                embedding=(emb / np.linalg.norm(emb)).astype(np.float32),
+                encoder=ENCODER,
+                title=title,
+                artist=artist,
+                bpm=float(bpm),
+                energy=float(db),
+                segment_embeddings=segs.astype(np.float32),
+                segment_starts=np.array([0.0, 10.0, 20.0]),
+                tags={"mtt": mtt, "msd": msd} if msd else {"mtt": mtt},
+            )
+        )
+    add_text_embeddings(records, text_encoder)
+    return records
+
+
+STYLE = {(a, t): s for a, t, *_, s in LIBRARY}
+
+
+@pytest.fixture(scope="session")
+def text_encoder() -> object:
+    return build_text_encoder(load_settings(Path("/nonexistent.toml"), threads=1))
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory: pytest.TempPathFactory, text_encoder: object) -> Path:
+    directory = tmp_path_factory.mktemp("engine") / "catalog"
+    with Catalog.open(directory, create=True) as cat:
+        cat.put_tracks(make_records(text_encoder))
+        VectorIndex.build_from(cat)
+    return directory
+
+
+def video(duration: float = 60.0, seed: int = 0) -> VideoFeatures:
+    rng = np.random.default_rng(seed)
+    return VideoFeatures(
+        path="/videos/test.mp4",
+        duration=duration,
+        labels=[Label("grand piano", 0.3), Label("library", 0.2)],
+        brightness=0.5,
+        colourfulness=0.25,
+        motion=0.05,
+        description="balanced, natural, gently moving video showing grand piano, library",
+        encoder="efficientnet-lite0-imagenet",
+        embeddings=rng.normal(size=(6, 1280)).astype(np.float32),
+    )
+
+
+def make_settings(tmp_path: Path, library: Path, **kw: object) -> Settings:
+    return load_settings(
+        tmp_path / "none.toml", data_dir=tmp_path / "data", catalog_dir=library, threads=1, **kw
+    )
+
+
+@pytest.fixture
+def engine(tmp_path: Path, library: Path, text_encoder: object) -> ChatEngine:
+    eng = ChatEngine(
+        make_settings(tmp_path, library), explainer=TemplateExplainer(), text_encoder=text_encoder
+    )
+    yield eng
+    eng.close()
+
+
+def present(engine: ChatEngine, track_id: int, concept: str) -> bool:
+    pool = engine.pool
+    return bool(pool.concept_present(concept, np.array([pool.row(track_id)]))[0])
+
+
+# ---------------------------------------------------------------------- turn 1
+def test_first_turn_is_the_video_alone(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    turn = engine.run_turn(session)
+    assert turn.turn == 1 and turn.user is None and turn.anchor_id is None
+    assert len(turn.recommendations) == 5
+    assert len({r.id for r in turn.recommendations}) == 5
+    scores = [r.score for r in turn.recommendations]
+    assert scores == sorted(scores, reverse=True)
+    top = turn.recommendations[0]
+    assert top.title in turn.explanation
+    d = session.to_dict()["turns"][0]
+    assert set(d["recommendations"][0]) >= {
+        "id",
+        "path",
+        "title",
+        "artist",
+        "score",
+        "tags",
+        "bpm",
+        "duration",
+    }
+    assert d["explanation"] == turn.explanation
+
+
+def test_words_can_come_with_the_first_turn(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    turn = engine.recommend(session, "strings, no piano")
+    assert turn.anchor_id is None
+    assert all(not present(engine, r.id, "piano") for r in turn.recommendations)
+    assert present(engine, turn.recommendations[0].id, "strings")
+
+
+def test_the_video_look_moves_turn_one(engine: ChatEngine) -> None:
+    """Dark, still footage leans to calm, slow music; bright, colourful, fast footage to
+    upbeat music: the explicit visual-to-musical rules at work."""
+    calm = video()
+    calm.brightness, calm.colourfulness, calm.motion = 0.15, 0.1, 0.0
+    calm.labels = [Label("candle", 0.4)]
+    busy = video()
+    busy.brightness, busy.colourfulness, busy.motion = 0.8, 0.6, 0.25
+    busy.labels = [Label("stage", 0.4)]
+    bpm = {}
+    for name, v in (("calm", calm), ("busy", busy)):
+        turn = engine.recommend(engine.start(v))
+        bpm[name] = np.mean([r.bpm for r in turn.recommendations])
+    assert bpm["calm"] < bpm["busy"] - 15
+
+
+# ---------------------------------------------------------------------- refinement rules
+def test_negation_removes_tracks_with_that_tag_and_stays(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    turn = engine.recommend(session, "no drums please")
+    assert turn.understood[0] == "no drums"
+    assert len(turn.recommendations) == 5
+    for r in turn.recommendations:
+        assert not present(engine, r.id, "drums")
+        assert not {"drums", "beat"} & set(r.tags)
+    # Exclusions are remembered in later turns.
+    later = engine.recommend(session, "slower")
+    assert all(not present(engine, r.id, "drums") for r in later.recommendations)
+
+
+def test_no_vocals_is_not_read_as_vocals(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    turn = engine.recommend(session, "no vocals")
+    assert turn.recommendations
+    assert all(not present(engine, r.id, "vocals") for r in turn.recommendations)
+    # ... and the instrumental tracks come first.
+    assert present(engine, turn.recommendations[0].id, "instrumental")
+
+
+def test_less_is_a_penalty_not_a_filter(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session, None)
+    more = engine.recommend(session, "electronic")
+    e_more = sum(present(engine, r.id, "electronic") for r in more.recommendations)
+    less = engine.recommend(session, "less electronic")
+    e_less = sum(present(engine, r.id, "electronic") for r in less.recommendations)
+    assert e_less < e_more
+    assert len(less.recommendations) == 5
+
+
+def test_faster_and_slower_move_the_tempo(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    first = engine.recommend(session)
+    anchor_bpm = first.recommendations[0].bpm
+    faster = engine.recommend(session, "faster")
+    assert faster.anchor_id == first.recommendations[0].id
+    assert all(r.bpm > anchor_bpm for r in faster.recommendations)
+    new_anchor = faster.recommendations[0].bpm
+    slower = engine.recommend(session, "a bit slower")
+    assert all(r.bpm < new_anchor for r in slower.recommendations)
+    assert np.mean([r.bpm for r in slower.recommendations]) < np.mean(
+        [r.bpm for r in faster.recommendations]
+    )
+
+
+def test_around_a_tempo(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    turn = engine.recommend(session, "something around 120 bpm")
+    bpms = sorted(r.bpm for r in turn.recommendations)
+    assert bpms and all(110 <= b <= 130 for b in bpms)
+    assert len(bpms) == 2  # Party Time 120, Pulse 128: never padded with misses
+    assert any("only 2 tracks" in n for n in turn.notes)
+
+
+def test_at_least_as_long_as_my_video(tmp_path: Path, library: Path, text_encoder: object) -> None:
+    with ChatEngine(
+        make_settings(tmp_path, library), explainer=TemplateExplainer(), text_encoder=text_encoder
+    ) as eng:
+        session = eng.start(video(duration=250.0))
+        eng.recommend(session)
+        turn = eng.recommend(session, "it should be at least as long as my video")
+        assert turn.recommendations
+        assert all(r.duration >= 250 for r in turn.recommendations)
+        # Durations stick, and combine with later requests.
+        later = eng.recommend(session, "no synth")
+        assert all(r.duration >= 250 for r in later.recommendations)
+        assert all(not present(eng, r.id, "synth") for r in later.recommendations)
+
+
+def test_artist_names_filter(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    only = engine.recommend(session, "only Quartet Nine")
+    # The anchor itself is never re-recommended, so the other Quartet Nine track remains.
+    assert {r.artist for r in only.recommendations} == {"Quartet Nine"}
+    away = engine.recommend(session, "not that artist")
+    assert away.recommendations
+    assert all(r.artist != "Quartet Nine" for r in away.recommendations)
+    none_amps = engine.recommend(session, "nothing by The Amps")
+    assert all(r.artist not in ("Quartet Nine", "The Amps") for r in none_amps.recommendations)
+
+
+def test_like_an_artist_boosts_that_artist(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    turn = engine.recommend(session, "like Deep Space")
+    assert turn.recommendations[0].artist == "Deep Space"
+
+
+def test_more_like_number_three_anchors_on_it(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    first = engine.recommend(session)
+    third = first.recommendations[2]
+    turn = engine.recommend(session, "more like #3")
+    assert turn.anchor_id == third.id
+    assert third.id not in {r.id for r in turn.recommendations}
+    style = STYLE[(third.artist, third.title)]
+    same = [STYLE[(r.artist, r.title)] == style for r in turn.recommendations[:2]]
+    assert same[0], "the nearest track in audio should lead"
+    # Audio similarity really drives it: the anchor part is the largest for the top pick.
+    parts = turn.recommendations[0].parts
+    assert parts["anchor_audio"] == max(parts.values())
+
+
+def test_a_title_can_be_named(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    turn = engine.recommend(session, "something like Rain Nocturne")
+    nocturne = engine.pool.ids[engine.pool.titles.index("Rain Nocturne")]
+    assert turn.anchor_id == int(nocturne)
+
+
+def test_rejected_tracks_never_come_back(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    turn = engine.recommend(session)
+    rejected: set[int] = set()
+    asks = [
+        "not #1",
+        "not #2 and more like #1",
+        "faster",
+        "not the first one",
+        "slower",
+        "something different",
+        "more like #2",
+    ]
+    for text in asks:
+        listed = [r.id for r in turn.recommendations]
+        turn = engine.recommend(session, text)
+        if text.startswith("not #1") or text.startswith("not the first"):
+            rejected.add(listed[0])
+        if "not #2" in text:
+            rejected.add(listed[1])
+        assert rejected == session.rejected
+        assert not rejected & {r.id for r in turn.recommendations}, text
+    # The feedback API rejects as well; "bring back" restores.
+    victim = turn.recommendations[0].id
+    engine.feedback(session, victim, "rejected")
+    turn = engine.recommend(session, "more")
+    assert victim not in {r.id for r in turn.recommendations}
+    turn = engine.recommend(session, "bring back the rejected ones")
+    assert not session.rejected
+
+
+def test_every_track_rejected_gives_an_empty_list_and_says_why(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    for tid in engine.pool.ids:
+        engine.feedback(session, int(tid), "rejected")
+    turn = engine.recommend(session, "anything")
+    assert turn.recommendations == []
+    assert any("rejected" in n for n in turn.notes)
+
+
+def test_impossible_combination_relaxes_in_the_stated_order(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    # Ben Ivory only plays piano: both asked now, so concepts give way before artists.
+    turn = engine.recommend(session, "only Ben Ivory but no piano")
+    assert turn.recommendations
+    assert all(r.artist == "Ben Ivory" for r in turn.recommendations)
+    assert any("no piano" in n and "relaxed" in n for n in turn.notes)
+    assert all("no piano" in r.relaxed for r in turn.recommendations)
+
+
+def test_an_earlier_request_gives_way_to_a_newer_one(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    engine.recommend(session, "only Ada Keys")
+    # Ada Keys plays at 66 and 72 bpm: nothing of hers is much faster than the anchor.
+    turn = engine.recommend(session, "much faster")
+    assert turn.recommendations
+    assert any("earlier request" in n and "Ada Keys" in n for n in turn.notes)
+    anchor_bpm = engine.pool.bpm[engine.pool.row(turn.anchor_id)]
+    assert all(r.bpm > anchor_bpm for r in turn.recommendations)
+    assert not session.preferences.only_artists  # forgotten, so it no longer bites
+
+
+def test_relaxed_tempo_ranks_the_nearest_first(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    fastest = int(engine.pool.ids[np.nanargmax(engine.pool.bpm)])
+    engine.feedback(session, fastest, "accepted")  # the anchor is now the fastest track
+    turn = engine.recommend(session, "faster")
+    assert turn.anchor_id == fastest
+    assert any("relaxed" in n for n in turn.notes)
+    bpms = [r.bpm for r in turn.recommendations]
+    assert bpms[0] == max(bpms)
+
+
+def test_unknown_reference_is_reported(engine: ChatEngine) -> None:
+    session = engine.start(video())
+    engine.recommend(session)
+    turn = engine.recommend(session, "more like #9")
+    assert any("no #9" in n for n in turn.notes)
+    assert len(turn.recommendations) == 5
+
+
+def test_same_state_same_list(tmp_path: Path, library: Path, text_encoder: object) -> None:
+    lists = []
+    for i in range(2):
+        settings = make_settings(tmp_path / str(i), library)
+        with ChatEngine(settings, explainer=TemplateExplainer(), text_encoder=text_encoder) as e:
+            s = e.start(video())
+            lists.append(
+                [
+                    [r.id for r in e.recommend(s, t).recommendations]
+                    for t in (None, "no drums", "faster")
+                ]
+            )
+    assert lists[0] == lists[1]
+
+
+# ---------------------------------------------------------------------- sessions
+def test_session_is_saved_and_resumed(tmp_path: Path, library: Path, text_encoder: object) -> None:
+    settings = make_settings(tmp_path, library)
+    with ChatEngine(settings, explainer=TemplateExplainer(), text_encoder=text_encoder) as eng:
+        session = eng.start(video())
+        eng.run_turn(session)
+        t2 = eng.run_turn(session, "no drums, not #2")
+        eng.feedback(session, t2.recommendations[0].id, "accepted")
+        saved = session.to_dict()
+        sid = session.id
+    with SessionStore.in_data_dir(settings.data_dir) as store:
+        listed = store.list()
+        assert listed[0]["id"] == sid and listed[0]["turns"] == 2
+        assert listed[0]["last_ask"] == "no drums, not #2"
+        kinds = {r["kind"] for r in store.feedback_rows(sid)}
+        assert kinds == {"shown", "rejected", "accepted"}
+    with ChatEngine(settings, explainer=TemplateExplainer(), text_encoder=text_encoder) as eng:
+        resumed = eng.resume(sid)
+        assert resumed.to_dict() == saved
+        assert resumed.preferences.excluded == ["drums"]
+        assert resumed.rejected and resumed.accepted == [t2.recommendations[0].id]
+        assert np.allclose(resumed.video.embeddings, video().embeddings)
+        t3 = eng.run_turn(resumed, "slower")
+        # The accepted track anchors; exclusions and rejections survive the restart.
+        assert t3.anchor_id == t2.recommendations[0].id
+        assert all(not present(eng, r.id, "drums") for r in t3.recommendations), (
+            t3.notes,
+            [(r.title, r.bpm, r.tags) for r in t3.recommendations],
+            [(r.title, r.bpm) for r in t2.recommendations],
+        )
+        assert not resumed.rejected & {r.id for r in t3.recommendations}
+    with SessionStore.in_data_dir(settings.data_dir) as store:
+        assert len(store.load(sid).turns) == 3
+
+
+def test_unknown_session(engine: ChatEngine) -> None:
+    from musechat_tui.engine import SessionError
+
+    with pytest.raises(SessionError, match="no session"):
+        engine.resume("deadbeef")
+
+
+def test_every_concept_maps_to_real_tags() -> None:
+    vocabulary = {t.lower() for v in TAGS.values() for t in v}
+    for concept in CONCEPTS_BY_NAME.values():
+        assert set(concept.tags) <= vocabulary, concept.name

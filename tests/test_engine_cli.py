@@ -1,0 +1,116 @@
+"""`musechat-tui VIDEO --ask ... --json`, end to end on real files: a few rendered tones
+indexed by the real indexer (musicnn, MiniLM), a real mp4 through the real image encoder,
+sessions saved, listed and resumed from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import media_factory as mf
+import pytest
+from typer.testing import CliRunner
+
+from builder.index import index_library
+from musechat_tui.cli import app
+from musechat_tui.config import load_settings
+
+RECOMMENDATION_KEYS = {"id", "path", "title", "artist", "score", "tags", "bpm", "duration"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    music = root / "music"
+    music.mkdir()
+    for i, ext in enumerate(["ogg", "mp3", "flac", "wav", "m4a", "ogg"]):
+        base = 196.0 * 2 ** (i / 5)
+        mf.make_chord(
+            music / f"Band {i % 2} - Piece {i}.{ext}", (base, base * 1.25, base * 1.5), duration=12
+        )
+    config = root / "none.toml"
+    settings = load_settings(config, data_dir=root / "data", threads=1)
+    index_library(settings, music, settings.catalog_path)
+    video = mf.make_video(root / "clip.mp4", duration=4.0, pattern="texture", audio_freq=None)
+    return {"root": root, "config": config, "data": root / "data", "video": video}
+
+
+def run(world: dict[str, Path], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app,
+        [*args, "--config", str(world["config"]), "--data-dir", str(world["data"])],
+        catch_exceptions=False,
+    )
+    return result.exit_code, result.output
+
+
+def test_scripted_turns_as_json_then_list_and_resume(world: dict[str, Path]) -> None:
+    code, out = run(
+        world,
+        str(world["video"]),
+        "--ask",
+        "slower",
+        "--ask",
+        "not #1, more like #2",
+        "--json",
+        "--explainer",
+        "template",
+        "--top-k",
+        "3",
+    )
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["video"] == str(world["video"])
+    assert [t["turn"] for t in doc["turns"]] == [1, 2, 3]
+    assert [t["user"] for t in doc["turns"]] == [None, "slower", "not #1, more like #2"]
+    for turn in doc["turns"]:
+        assert 1 <= len(turn["recommendations"]) <= 3
+        for rec in turn["recommendations"]:
+            assert set(rec) >= RECOMMENDATION_KEYS
+            assert Path(rec["path"]).exists()
+        assert turn["explanation"] and turn["recommendations"][0]["title"] in turn["explanation"]
+    rejected = doc["turns"][1]["recommendations"][0]["id"]
+    assert rejected not in {r["id"] for r in doc["turns"][2]["recommendations"]}
+    assert doc["turns"][2]["anchor"] == doc["turns"][1]["recommendations"][1]["id"]
+
+    code, out = run(world, "--list-sessions", "--json")
+    assert code == 0
+    sessions = json.loads(out)
+    assert sessions[0]["id"] == doc["session"] and sessions[0]["turns"] == 3
+
+    code, out = run(
+        world, "--resume", doc["session"], "--ask", "faster", "--json", "--explainer", "template"
+    )
+    assert code == 0, out
+    resumed = json.loads(out)
+    assert resumed["turns"][:3] == doc["turns"]
+    assert resumed["turns"][3]["user"] == "faster"
+    assert rejected not in {r["id"] for r in resumed["turns"][3]["recommendations"]}
+
+
+def test_without_ask_prints_turn_one_for_people(world: dict[str, Path]) -> None:
+    code, out = run(world, str(world["video"]), "--explainer", "template")
+    assert code == 0, out
+    assert "Turn 1: the video alone" in out
+    assert "#1  Band" in out and "why #1:" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give a VIDEO"),
+        (("/nonexistent/video.mp4",), "does not exist"),
+        (("--resume", "nosuchid"), "no session"),
+    ],
+)
+def test_errors_are_one_line(world: dict[str, Path], args: tuple[str, ...], message: str) -> None:
+    if not args:
+        args = ("--json",)
+    code, out = run(world, *args)
+    assert code == 1
+    assert out.startswith("error:") and message in out
+
+
+def test_missing_catalog(world: dict[str, Path], tmp_path: Path) -> None:
+    code, out = run(world, str(world["video"]), "--catalog", str(tmp_path / "nothing"))
+    assert code == 1 and "no music catalog" in out
