@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     musicnn_dir: Path = Field(
         REPO_DATA_DIR / "musicnn", description="Folder of the musicnn ONNX models."
     )
+    recommender_checkpoint: Path | None = Field(
+        None,
+        description="Trained recommender checkpoint (default: DATA_DIR/models/recommender.pt).",
+    )
     llm_model: Path | None = Field(
         None, description="GGUF file of the explanation LLM (default: packaged SmolLM2)."
     )
@@ -109,7 +113,14 @@ class Settings(BaseSettings):
     threads: int = Field(2, ge=1, le=256, description="CPU threads for torch and onnxruntime.")
     batch_size: int = Field(16, ge=1, le=4096, description="Encoder batch size.")
 
-    @field_validator("data_dir", "catalog_dir", "musicnn_dir", "llm_model", mode="after")
+    @field_validator(
+        "data_dir",
+        "catalog_dir",
+        "musicnn_dir",
+        "llm_model",
+        "recommender_checkpoint",
+        mode="after",
+    )
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
         return v.expanduser() if v is not None else None

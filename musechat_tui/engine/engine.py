@@ -72,7 +72,7 @@ class EngineError(MuseChatError):
 def default_checkpoint(settings: Settings) -> tuple[Path | None, bool]:
     """(checkpoint path, explicitly configured). A `recommender_checkpoint` setting wins;
     else `DATA_DIR/models/recommender.pt` when it exists."""
-    configured = getattr(settings, "recommender_checkpoint", None)
+    configured = settings.recommender_checkpoint
     if configured:
         return Path(configured).expanduser(), True
     auto = settings.data_dir / CHECKPOINT_NAME
