@@ -65,6 +65,10 @@ ExplainerOpt = Annotated[
     ),
 ]
 NoExplainOpt = Annotated[bool, typer.Option("--no-explain", help="Skip explanations.")]
+DemoOpt = Annotated[
+    bool,
+    typer.Option("--demo", help="Chat on the demo catalog and video (`musechat-builder demo`)."),
+]
 
 
 class UsageError(MuseChatError):
@@ -84,11 +88,14 @@ def chat(
     top_k: TopKOpt = None,
     explainer: ExplainerOpt = None,
     no_explain: NoExplainOpt = False,
+    demo: DemoOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
-    """Recommend music for VIDEO: turn 1 from the video alone, then one turn per --ask."""
+    """Chat about music for VIDEO in the terminal app. With --ask or --json, or when not
+    run in a terminal, run the turns without the app (turn 1 from the video alone, then
+    one turn per --ask) and print them."""
     settings = settings_from_flags(
         config,
         data_dir=data_dir,
@@ -103,6 +110,11 @@ def chat(
         with SessionStore.in_data_dir(settings.data_dir) as store:
             _print_sessions(store.list(), json_out)
         return
+    # The app needs a terminal; piped or scripted runs get the turns as text instead.
+    if not ask and not json_out and sys.stdin.isatty() and sys.stdout.isatty():
+        from musechat_tui.app import run_app
+
+        raise typer.Exit(run_app(settings, video, resume=resume, demo=demo, checkpoint=checkpoint))
     if video is None and resume is None:
         raise UsageError("give a VIDEO, or --resume ID (see --list-sessions)")
     from musechat_tui.engine import ChatEngine
