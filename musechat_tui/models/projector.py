@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 PROJECTOR_FORMAT = "musechat-projector"
 PROJECTOR_VERSION = "1"
@@ -65,6 +65,15 @@ class Projector(nn.Module):
         """(B, in_dim) track embeddings -> (B, n_prefix, n_embd) prefix embeddings."""
         x = F.normalize(x.float(), dim=-1)  # the engine's track vectors are unit-norm too
         return self.net(x).view(x.shape[0], self.cfg.n_prefix, self.cfg.n_embd)
+
+    @torch.inference_mode()
+    def prefix(self, track_vector: Any) -> Any:
+        """One track's (in_dim,) embedding (numpy) -> (n_prefix, n_embd) float32 numpy rows,
+        what llama.cpp takes as prefix embeddings."""
+        import numpy as np
+
+        x = torch.as_tensor(np.asarray(track_vector, dtype=np.float32))[None]
+        return self(x)[0].numpy().astype(np.float32)
 
     def save(self, path: str | Path) -> None:
         from safetensors.torch import save_file

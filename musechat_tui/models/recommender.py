@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 CHECKPOINT_FORMAT = "musechat-recommender"
 CHECKPOINT_VERSION = 1
