@@ -87,6 +87,8 @@ def build_demo_library(
     music_dir: Path,
     on_file: Callable[[Path], None] | None = None,
     on_skip: Callable[[str], None] | None = None,
+    pieces: tuple[DemoPiece, ...] = DEMO_PIECES,
+    drascula: bool = True,
 ) -> list[Path]:
     """Make (or complete) the demo library in `music_dir`; returns its files. Files already
     there are kept, and each new file is written through a temp name, so an interrupted
@@ -94,7 +96,7 @@ def build_demo_library(
     `on_skip` and left out: the demo goes on with the rest."""
     music_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    for piece in DEMO_PIECES:
+    for piece in pieces:
         out = music_dir / piece.filename
         if not out.exists():
             try:
@@ -106,7 +108,7 @@ def build_demo_library(
         files.append(out)
         if on_file:
             on_file(out)
-    if DRASCULA_DIR.is_dir():
+    if drascula and DRASCULA_DIR.is_dir():
         for n in DRASCULA_TRACKS:
             src = DRASCULA_DIR / f"track{n}.ogg"
             out = music_dir / f"Drascula OST - Track {n}.ogg"
@@ -119,3 +121,45 @@ def build_demo_library(
                 if on_file:
                     on_file(out)
     return files
+
+
+# A larger library for the paper's tables (bench/paper_tables.sh): single-score works of
+# music21's corpus (its multi-tune folk collections are left out), each played on one of
+# these instruments in turn (None keeps the score's own), so timbre varies as in real music.
+CORPUS_COMPOSERS = (
+    "bach", "monteverdi", "trecento", "palestrina", "beethoven", "mozart", "haydn",
+    "schumann_robert", "schumann_clara", "josquin",
+)  # fmt: skip
+CORPUS_INSTRUMENTS = (
+    None, "piano", "violin", "flute", "acoustic guitar", "organ", "clarinet",
+    "harpsichord", "trumpet", "violoncello", "vibraphone", "electric guitar",
+)  # fmt: skip
+
+
+def corpus_pieces(n: int, seed: int = 0) -> tuple[DemoPiece, ...]:
+    """`n` works drawn evenly (round-robin, seeded) from CORPUS_COMPOSERS."""
+    import random
+
+    from music21 import corpus
+
+    rng = random.Random(seed)
+    queues: list[tuple[str, list[Path]]] = []
+    for composer in CORPUS_COMPOSERS:
+        # .txt files are RomanText analyses, not scores
+        works = sorted(Path(p) for p in corpus.getComposer(composer) if Path(p).suffix != ".txt")
+        rng.shuffle(works)
+        queues.append((composer.replace("_", " ").title(), works))
+    chosen: list[DemoPiece] = []
+    while len(chosen) < n and any(works for _, works in queues):
+        for artist, works in queues:
+            if works and len(chosen) < n:
+                path = works.pop()
+                title = (
+                    path.stem
+                    if path.parent.name.lower() in artist.lower()
+                    else (f"{path.parent.name} {path.stem}")
+                )
+                instrument = CORPUS_INSTRUMENTS[len(chosen) % len(CORPUS_INSTRUMENTS)]
+                played = f" ({instrument})" if instrument else ""
+                chosen.append(DemoPiece(str(path), f"{title}{played}", artist, "", instrument))
+    return tuple(chosen)

@@ -17,13 +17,14 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from builder.parallel import map_ahead
 from musechat_tui.analysis import (
     DecodedTrack,
     TrackAnalysis,
@@ -201,31 +202,10 @@ def analyse_candidates(
     encoder: AudioEncoder,
     jobs: int,
 ) -> Iterator[tuple[Candidate, TrackRecord | str]]:
-    """(candidate, record or failure reason) in input order. With jobs >= 1, decoding runs
-    in `jobs` worker processes, `2 * jobs` files ahead of the encoder."""
-    if jobs <= 0:
-        for c in candidates:
-            decoded = decode_candidate(c, settings)
-            yield c, decoded if isinstance(decoded, str) else _encode(c, decoded, encoder)
-        return
-    import multiprocessing
-
-    # forkserver: workers never inherit the encoder's threads or onnxruntime state.
-    ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        pending: list[tuple[Candidate, Future]] = []
-        it = iter(candidates)
-        for c in it:
-            pending.append((c, pool.submit(decode_candidate, c, settings)))
-            if len(pending) >= 2 * jobs:
-                break
-        while pending:
-            c, future = pending.pop(0)
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(decode_candidate, nxt, settings)))
-            decoded = future.result()
-            yield c, decoded if isinstance(decoded, str) else _encode(c, decoded, encoder)
+    """(candidate, record or failure reason) in input order; decoding runs `jobs` files
+    ahead of the encoder in worker processes (see builder.parallel)."""
+    for c, decoded in map_ahead(decode_candidate, candidates, settings, jobs):
+        yield c, decoded if isinstance(decoded, str) else _encode(c, decoded, encoder)
 
 
 def _encode(c: Candidate, decoded: DecodedTrack, encoder: AudioEncoder) -> TrackRecord | str:

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     llm_model: Path | None = Field(
         None, description="GGUF file of the explanation LLM (default: packaged SmolLM2)."
     )
+    llm_projector: Path | None = Field(
+        None,
+        description="Projector of a trained generator (musechat-trainer export); default: "
+        "projector.safetensors beside llm_model, when there is one.",
+    )
     openai_base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint for explanations."
     )
@@ -118,6 +123,7 @@ class Settings(BaseSettings):
         "catalog_dir",
         "musicnn_dir",
         "llm_model",
+        "llm_projector",
         "recommender_checkpoint",
         mode="after",
     )

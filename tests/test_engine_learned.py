@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import test_engine
 import torch
-from test_engine import make_settings, present, video
+from engine_support import make_settings, present, video
 
 from musechat_tui.engine import ChatEngine
 from musechat_tui.engine.learned import LearnedScorer
@@ -24,10 +23,6 @@ from musechat_tui.models.recommender import (
     RecommenderConfig,
     save_checkpoint,
 )
-
-# The catalog and the text encoder are test_engine's session fixtures, shared.
-library = test_engine.library
-text_encoder = test_engine.text_encoder
 
 
 def tiny(track_head: str = "linear", **kw: object) -> MuseChatRecommender:

@@ -9,16 +9,14 @@ import contextlib
 import os
 import random
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from llama_server import SERVER_KEY, free_port
 
 from musechat_tui.config import load_settings
 from musechat_tui.errors import ConfigError, ModelLoadError
@@ -87,7 +85,6 @@ LATER = ExplanationFacts(
     previous=SYNTH,
     matched=("slower", "no vocals", "piano"),
 )
-SERVER_KEY = "test-key-1234"  # the llama.cpp server below demands it
 
 
 # -- template ---------------------------------------------------------------------------------
@@ -285,12 +282,6 @@ def silent_server() -> Iterator[tuple[int, list[bytes]]]:
     server.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_timeout_falls_back_to_the_template(
     silent_server: tuple[int, list[bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -318,7 +309,7 @@ def test_timeout_falls_back_to_the_template(
 
 
 def test_unreachable_endpoint_falls_back_at_once() -> None:
-    llm = OpenAIExplainer(f"http://127.0.0.1:{_free_port()}/v1", "any", timeout_s=5)
+    llm = OpenAIExplainer(f"http://127.0.0.1:{free_port()}/v1", "any", timeout_s=5)
     start = time.monotonic()
     done = GuardedExplainer(llm, timeout_s=5, first_token_timeout_s=5).explain(FIRST)
     assert time.monotonic() - start < 3
@@ -389,61 +380,55 @@ def test_prefix_embeddings_feed_the_model(smollm: LlamaCppExplainer) -> None:
     assert "".join(smollm.stream(FIRST)).strip()
 
 
+def test_trained_generator_from_settings(smollm: LlamaCppExplainer, tmp_path: Path) -> None:
+    """A trainer export (GGUF + projector.safetensors beside it) becomes a prefix explainer
+    whose prompt is the training layout; the track embedding goes through the projector."""
+    import dataclasses
+    import shutil
+
+    import torch
+
+    from musechat_tui.explain.trained import trained_explainer
+    from musechat_tui.models.projector import Projector, ProjectorConfig
+
+    torch.manual_seed(0)
+    projector = Projector(ProjectorConfig(in_dim=8, n_embd=576, n_prefix=2))
+    export = tmp_path / "export"
+    export.mkdir()
+    projector.save(export / "projector.safetensors")
+    gguf = export / "generator-q8_0.gguf"
+    gguf.symlink_to(packaged_model_path())
+    settings = load_settings(tmp_path / "none.toml", llm_model=gguf)
+    built = build_explainer(settings)
+    assert isinstance(built, PrefixLlamaExplainer) and built.id == "llama-prefix:" + gguf.name
+    before, after = built.layout(FIRST)
+    assert "Music: " in before and f'Track: "{PIANO.title}"' in after
+
+    vector = np.random.default_rng(1).normal(size=8).astype(np.float32)
+    facts = dataclasses.replace(FIRST, track=dataclasses.replace(PIANO, vector=vector))
+    trained = trained_explainer(smollm, export / "projector.safetensors")  # the loaded model
+    pieces = list(trained.stream(facts))
+    assert len(pieces) > 1 and "".join(pieces).strip()
+    assert list(trained.stream(facts)) == pieces  # greedy: the same facts, the same words
+    other = dataclasses.replace(facts, track=dataclasses.replace(PIANO, vector=-vector))
+    assert list(trained.stream(other)) != pieces  # the embedding reaches the words
+
+    # A catalog whose embeddings do not fit the projector: the template, with the reason.
+    done = GuardedExplainer(trained, timeout_s=60, first_token_timeout_s=60).explain(FIRST)
+    assert done.source == "template" and "8-d" in done.note
+
+    bad = export / "bad.safetensors"
+    bad.write_bytes(b"not a projector")
+    with pytest.raises(ModelLoadError, match="bad.safetensors"):
+        build_explainer(load_settings(tmp_path / "none.toml", llm_model=gguf, llm_projector=bad))
+    with pytest.raises(ModelLoadError, match="gone.safetensors"):
+        build_explainer(
+            load_settings(tmp_path / "none.toml", llm_projector=export / "gone.safetensors")
+        )
+    shutil.rmtree(export)
+
+
 # -- an OpenAI-compatible server: llama-cpp-python's own, on localhost ------------------------
-
-# The server loads the model with llama.cpp's default params; where a VM advertises AMX
-# without enabling it, repacked weights crash with SIGILL, so the launcher turns that off
-# the same way musechat's loader does.
-_SERVER_LAUNCHER = """
-import sys
-import llama_cpp.llama_cpp as lib
-_default = lib.llama_model_default_params
-def _params():
-    params = _default()
-    params.use_extra_bufts = False
-    return params
-lib.llama_model_default_params = _params
-from llama_cpp.server.__main__ import main
-sys.argv = ["llama_cpp.server", *sys.argv[1:]]
-main()
-"""
-
-
-@pytest.fixture(scope="session")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] deps missing")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llama_server") / "server.log"
-    args = [sys.executable, "-c", _SERVER_LAUNCHER, "--model", str(packaged_model_path())]
-    args += ["--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port)]
-    args += ["--n_threads", "1", "--n_threads_batch", "1", "--n_ctx", "1024"]
-    args += ["--api_key", SERVER_KEY, "--verbose", "False"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama.cpp server exited: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                request = urllib.request.Request(
-                    f"{base_url}/models", headers={"Authorization": f"Bearer {SERVER_KEY}"}
-                )
-                with urllib.request.urlopen(request, timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("llama.cpp server did not start within 60 s")
-                time.sleep(0.3)
-        yield base_url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_openai_endpoint_streams(llama_server: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -209,15 +209,22 @@ def test_export_gguf_matches_the_merged_model(lm_run: tuple[Path, dict], tmp_pat
             break
     llm.close()
     assert got == want
-    # With the music prefix, through the app's llama.cpp explainer (prefix embeddings).
-    explain = pytest.importorskip("musechat_tui.explain.llama")
-    proj = Projector.load(tmp_path / "projector.safetensors")
+    # With the music prefix, as the app runs it: settings that name the exported GGUF find
+    # the projector beside it, and the explanation is the merged model's greedy text.
+    from musechat_tui.config import load_settings
+    from musechat_tui.explain.facts import ExplanationFacts, TrackFacts
+    from musechat_tui.explain.guard import build_explainer
+    from musechat_tui.explain.llama import PrefixLlamaExplainer
+
+    settings = load_settings(tmp_path / "none.toml", llm_model=gguf, llm_max_tokens=12)
+    explainer = build_explainer(settings)
+    assert isinstance(explainer, PrefixLlamaExplainer)
     ex = Example(np.random.default_rng(0).normal(size=24).astype(np.float32), "Warm Target 3", "")
-    before, after, _ = layout(proj.cfg, ex.title)
-    prefix = proj.prefix(ex.embedding)
-    runner = explain.LlamaCppExplainer(gguf, threads=2, max_tokens=12, n_ctx=256)
-    text = "".join(runner.generate_with_prefix(prefix, after, before, max_tokens=12)).strip()
-    runner.close()
+    track = TrackFacts(ex.title, None, None, None, 60.0, None, None, (), vector=ex.embedding)
+    try:
+        text = "".join(explainer.stream(ExplanationFacts(track, 1, "a video"))).strip()
+    finally:
+        explainer.close()
     assert text == merged.generate(ex, max_new_tokens=12)
 
 

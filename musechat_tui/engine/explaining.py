@@ -37,6 +37,7 @@ def track_facts(catalog: Catalog, pool: TrackPool, track_id: int) -> TrackFacts 
         bpm=None if np.isnan(bpm) else round(float(bpm), 1),
         loudness_db=None if np.isnan(energy) else round(float(energy), 1),
         tags=tuple(pool.shown_tags(row)),
+        vector=pool.audio[row] if len(pool.audio) == len(pool) else None,
     )
 
 

@@ -69,14 +69,7 @@ class VideoFeatures:
     # ------------------------------------------------------------------ the musical reading
     def looks(self) -> dict[str, float]:
         """How strongly each LOOK_TAGS category applies (0..1), from the measured look."""
-        return {
-            "dark": _ramp(0.45 - self.brightness, 0.0, 0.2),
-            "bright": _ramp(self.brightness - 0.55, 0.0, 0.2),
-            "colourful": _ramp(self.colourfulness - 0.3, 0.0, 0.2),
-            "muted": _ramp(0.2 - self.colourfulness, 0.0, 0.15),
-            "still": _ramp(0.05 - self.motion, 0.0, 0.04),
-            "moving": _ramp(self.motion - 0.06, 0.0, 0.08),
-        }
+        return looks_of(self.brightness, self.colourfulness, self.motion)
 
     def expected_tags(self) -> dict[str, float]:
         """Tag -> weight the footage suggests (look categories + instruments seen)."""
@@ -114,6 +107,19 @@ class VideoFeatures:
         words += list(self.seen_concepts())
         feel = ", ".join(words) if words else "fitting"
         return f"{feel} music for a {self.description}"
+
+
+def looks_of(brightness: float, colourfulness: float, motion: float) -> dict[str, float]:
+    """How strongly each look (dark, bright, colourful, muted, still, moving) applies, 0..1:
+    the one reading of a video's measured look, for the engine and the dataset builder."""
+    return {
+        "dark": _ramp(0.45 - brightness, 0.0, 0.2),
+        "bright": _ramp(brightness - 0.55, 0.0, 0.2),
+        "colourful": _ramp(colourfulness - 0.3, 0.0, 0.2),
+        "muted": _ramp(0.2 - colourfulness, 0.0, 0.15),
+        "still": _ramp(0.05 - motion, 0.0, 0.04),
+        "moving": _ramp(motion - 0.06, 0.0, 0.08),
+    }
 
 
 def _ramp(x: float, lo: float, hi: float) -> float:

@@ -5,6 +5,10 @@ grounding check holds the words against it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,9 @@ class TrackFacts:
     bpm: float | None
     loudness_db: float | None
     tags: tuple[str, ...]  # the track's top tags (MTT and MSD merged, best first)
+    # The track's unit-norm catalog embedding, which a trained generator's projector turns
+    # into prefix embeddings. Not compared: facts are equal when they say the same things.
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

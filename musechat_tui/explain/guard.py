@@ -193,10 +193,12 @@ class GuardedExplainer:
 
 def build_explainer(settings: Settings) -> Explainer:
     """The explainer `settings.explainer` asks for. 'auto': the OpenAI-compatible endpoint
-    when base URL and model are set, else llama.cpp with llm_model or the packaged SmolLM2,
-    else the template. Nothing is loaded or contacted here."""
+    when base URL and model are set, else llama.cpp with llm_model or the packaged SmolLM2
+    (conditioned on the track embedding when a trained projector is configured or lies
+    beside llm_model), else the template. Only the small projector is loaded here."""
     from musechat_tui.explain.llama import LlamaCppExplainer, packaged_model_path
     from musechat_tui.explain.openai_backend import OpenAIExplainer
+    from musechat_tui.explain.trained import projector_path, trained_explainer
 
     choice = settings.explainer
     if choice == "auto":
@@ -224,12 +226,14 @@ def build_explainer(settings: Settings) -> Explainer:
     path = settings.llm_model or packaged_model_path()
     if not path.is_file():
         raise ModelLoadError(f"{path}: GGUF model file does not exist")
-    return LlamaCppExplainer(
+    llama = LlamaCppExplainer(
         path,
         threads=settings.llm_threads or settings.threads,
         max_tokens=settings.llm_max_tokens,
         repack=settings.llm_repack,
     )
+    projector = projector_path(settings)  # a trained generator from musechat-trainer export
+    return trained_explainer(llama, projector) if projector else llama
 
 
 def build_guarded_explainer(settings: Settings) -> GuardedExplainer:

@@ -249,7 +249,7 @@ class LlamaCppExplainer(Explainer):
         import llama_cpp
 
         prefix = np.asarray(prefix, dtype=np.float32)
-        if prefix.ndim != 2 or prefix.shape[1] != self.n_embd or prefix.shape[0] < 1:
+        if prefix.ndim != 2 or prefix.shape[1] != self.n_embd:
             raise ExplainerError(
                 f"{self.id}: prefix must be (n, {self.n_embd}) float32, got {prefix.shape}"
             )
@@ -262,7 +262,8 @@ class LlamaCppExplainer(Explainer):
         if len(before) + len(prefix) + len(after) + 1 > self.n_ctx:
             raise ExplainerError(f"{self.id}: prefix and prompt exceed the context ({self.n_ctx})")
         pos = self._decode(0, tokens=before) if before else 0
-        pos = self._decode(pos, embd=prefix)
+        if len(prefix):  # a text-only generator (Table 2's first row) has no prefix rows
+            pos = self._decode(pos, embd=prefix)
         return self._decode(pos, tokens=after) if after else pos
 
     def prefix_logits(

@@ -1,0 +1,40 @@
+"""Fixtures shared by several test files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from engine_support import build_library
+from llama_server import missing_requirement, serve
+
+from musechat_tui.config import load_settings
+from musechat_tui.encoders import build_text_encoder
+from musechat_tui.explain.llama import packaged_model_path
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real OpenAI-compatible server (llama.cpp + SmolLM2), one per run."""
+    reason = missing_requirement()
+    if reason:
+        pytest.skip(reason)
+    log = tmp_path_factory.mktemp("llama_server") / "server.log"
+    try:
+        with serve(packaged_model_path(), log) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def text_encoder() -> object:
+    """MiniLM, loaded once per run."""
+    return build_text_encoder(load_settings(Path("/nonexistent.toml"), threads=1))
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory: pytest.TempPathFactory, text_encoder: object) -> Path:
+    """The engine tests' catalog of known tracks (tests/engine_support.py)."""
+    return build_library(tmp_path_factory.mktemp("engine") / "catalog", text_encoder)
