@@ -126,7 +126,7 @@ def render_corpus_piece(
     `instrument` (a music21 instrument name such as "piano" or "violin") replaces every
     part's instruments, e.g. to hear a chorale on piano instead of the default programs.
     """
-    from music21 import corpus
+    from music21 import corpus, stream
     from music21 import instrument as m21instrument
 
     _fluidsynth()  # fail before the (slow) parse when fluidsynth is missing
@@ -135,6 +135,10 @@ def render_corpus_piece(
     except Exception as exc:  # music21 raises several unrelated exception types here
         raise MuseChatError(f"music21 corpus work {name!r} cannot be loaded: {exc}") from None
 
+    if isinstance(score, stream.Opus):  # a file of several works: its first one
+        if not score.scores:
+            raise MuseChatError(f"music21 corpus work {name!r} holds no score")
+        score = score.scores[0]
     if instrument is not None:
         try:
             forced = m21instrument.fromString(instrument)
