@@ -8,6 +8,7 @@ The catalog (tests/engine_support.py) is real: Catalog API, MiniLM description v
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -343,3 +344,33 @@ def test_every_concept_maps_to_real_tags() -> None:
     vocabulary = {t.lower() for v in TAGS.values() for t in v}
     for concept in CONCEPTS_BY_NAME.values():
         assert set(concept.tags) <= vocabulary, concept.name
+
+
+class RecordingExplainer(TemplateExplainer):
+    """The template, keeping the facts it was given."""
+
+    def __init__(self) -> None:
+        self.seen: list = []
+
+    def stream(self, facts):  # type: ignore[no-untyped-def]
+        self.seen.append(facts)
+        return super().stream(facts)
+
+
+def test_explanation_facts_carry_the_track_embedding(
+    tmp_path: Path, library: Path, text_encoder: object
+) -> None:
+    """A trained generator conditions on the recommended track's catalog embedding: the
+    engine hands it over with the facts (unit norm, the catalog's dimension)."""
+    explainer = RecordingExplainer()
+    settings = make_settings(tmp_path, library)
+    with ChatEngine(settings, explainer=explainer, text_encoder=text_encoder) as eng:
+        session = eng.start(video())
+        turn = eng.run_turn(session)
+        assert eng.explain_text(session, turn)
+        facts = explainer.seen[-1]
+        top = turn.recommendations[0]
+        stored = eng.catalog.get_track(top.id, segments=False).embedding
+        assert facts.track.title == top.title and facts.track.vector is not None
+        np.testing.assert_allclose(facts.track.vector, stored / np.linalg.norm(stored), atol=1e-6)
+        assert facts.track == dataclasses.replace(facts.track, vector=None)  # not compared
