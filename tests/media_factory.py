@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -32,6 +31,7 @@ from musechat_tui.media.write import (
     AudioSpec,
     add_audio_stream,
     encode_audio,
+    encode_video,
     to_planes,
 )
 from musechat_tui.media.write import write_audio as _write_audio
@@ -281,16 +281,8 @@ def make_video(
             channels = 2 if spec.audio.stereo else 1
             rate = spec.audio.rate or sample_rate
             audio = add_audio_stream(container, spec.audio, rate, channels)
-        for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(
-                pattern_fn(i, i / fps, width, height), format="rgb24"
-            )
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            for packet in vs.encode(frame):
-                container.mux(packet)
-        for packet in vs.encode(None):
-            container.mux(packet)
+        frames = (pattern_fn(i, i / fps, width, height) for i in range(n_frames))
+        encode_video(container, vs, frames, fps)
         if audio is not None:
             x = to_planes(sine(audio_freq, duration, rate), audio.codec_context.channels)
             encode_audio(container, audio, x, rate)

@@ -31,7 +31,6 @@ import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -41,7 +40,13 @@ from builder.index import walk_media
 from builder.synth.facts import music_metadata
 from musechat_tui.errors import MediaError, MuseChatError
 from musechat_tui.media import load_audio, probe
-from musechat_tui.media.write import AUDIO_SPECS, add_audio_stream, encode_audio, to_planes
+from musechat_tui.media.write import (
+    AUDIO_SPECS,
+    add_audio_stream,
+    encode_audio,
+    encode_video,
+    to_planes,
+)
 
 SAMPLE_RATE = 32_000
 HOP = 512
@@ -321,14 +326,8 @@ def write_visualiser(
             vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
             # Both streams before the first packet: the header is written then.
             audio = add_audio_stream(container, AUDIO_SPECS["m4a"], SAMPLE_RATE, 1)
-            for i in range(len(reading.loudness)):
-                frame = av.VideoFrame.from_ndarray(renderer.frame(i), format="rgb24")
-                frame.pts = i
-                frame.time_base = Fraction(1, fps)
-                for packet in vs.encode(frame):
-                    container.mux(packet)
-            for packet in vs.encode(None):
-                container.mux(packet)
+            frames = (renderer.frame(i) for i in range(len(reading.loudness)))
+            encode_video(container, vs, frames, fps)
             encode_audio(container, audio, to_planes(y, 1), SAMPLE_RATE)
         tmp.replace(out)
     finally:

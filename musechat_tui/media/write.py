@@ -4,7 +4,7 @@ written through a temp name and renamed, so a crash never leaves half a file."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -106,6 +106,23 @@ def encode_audio(
         frame.sample_rate = rate
         frame.pts = i
         frame.time_base = Fraction(1, rate)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+
+
+def encode_video(
+    container: av.container.OutputContainer,
+    stream: av.video.stream.VideoStream,
+    frames: Iterable[np.ndarray],
+    fps: int,
+) -> None:
+    """Encode (h, w, 3) uint8 RGB frames into `stream` at `fps` with explicit pts, then flush."""
+    for i, image in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = i
+        frame.time_base = Fraction(1, fps)
         for packet in stream.encode(frame):
             container.mux(packet)
     for packet in stream.encode(None):
