@@ -31,9 +31,9 @@ step synth bash -c "$BIN/musechat-builder synth '$OUT/videos' --out '$OUT/datase
   --test-fraction 0.25 --jobs 1 --json > '$OUT/synth.json'"
 DATA=$OUT/dataset
 step train-musechat "$BIN/musechat-trainer" train --config cpu-musechat.toml \
-  --set data.dir="$DATA" --set train.out_dir="$OUT/musechat" --set train.epochs=400 --resume auto
+  --set data.dir="$DATA" --set train.out_dir="$OUT/musechat" --resume auto
 step train-baseline "$BIN/musechat-trainer" train --config cpu-baseline.toml \
-  --set data.dir="$DATA" --set train.out_dir="$OUT/baseline" --set train.epochs=400 --resume auto
+  --set data.dir="$DATA" --set train.out_dir="$OUT/baseline" --resume auto
 step table1 bash -c "$BIN/musechat-trainer evaluate --data '$DATA' \
   --model '$OUT/musechat/model.pt' --baseline '$OUT/baseline/model.pt' --json > '$OUT/table1.json'"
 step train-lm-title "$BIN/musechat-trainer" train-lm --config cpu-lm.toml \
