@@ -181,26 +181,14 @@ class Encoders:
         )
 
 
-# One catalog and one set of encoders per test session, shared by every app test module
-# (a session fixture defined in two modules would be built twice).
-_SHARED: dict[str, Any] = {}
-
-
-def shared_root(make_dir: Callable[[], Path]) -> Path:
-    """The test catalog + video, built once. MUSECHAT_APP_TEST_DIR keeps them between
-    runs (indexing is incremental, so a kept folder costs nothing the second time)."""
+def prepare_root(make_dir: Callable[[], Path]) -> Path:
+    """The test catalog + video (tests/conftest.py builds them once per session).
+    MUSECHAT_APP_TEST_DIR keeps them between runs (indexing is incremental, so a kept
+    folder costs nothing the second time)."""
     import os
 
-    if "root" not in _SHARED:
-        keep = os.environ.get("MUSECHAT_APP_TEST_DIR")
-        root = Path(keep) if keep else make_dir()
-        build_catalog(root)
-        make_video(root / "video.mp4")
-        _SHARED["root"] = root
-    return _SHARED["root"]
-
-
-def shared_encoders(root: Path) -> Encoders:
-    if "encoders" not in _SHARED:
-        _SHARED["encoders"] = Encoders(settings_for(root))
-    return _SHARED["encoders"]
+    keep = os.environ.get("MUSECHAT_APP_TEST_DIR")
+    root = Path(keep) if keep else make_dir()
+    build_catalog(root)
+    make_video(root / "video.mp4")
+    return root

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import app_support as aps
 import pytest
 from engine_support import build_library
 from llama_server import missing_requirement, serve
@@ -38,3 +39,15 @@ def text_encoder() -> object:
 def library(tmp_path_factory: pytest.TempPathFactory, text_encoder: object) -> Path:
     """The engine tests' catalog of known tracks (tests/engine_support.py)."""
     return build_library(tmp_path_factory.mktemp("engine") / "catalog", text_encoder)
+
+
+@pytest.fixture(scope="session")
+def app_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chat app tests' catalog and video (tests/app_support.py), built once."""
+    return aps.prepare_root(lambda: tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="session")
+def encoders(app_root: Path) -> aps.Encoders:
+    """Image and text encoders loaded once and shared by every app test's engine."""
+    return aps.Encoders(aps.settings_for(app_root))

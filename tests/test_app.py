@@ -36,16 +36,6 @@ WAIT_S = 240.0  # generous: the test machine's two cores are shared
 
 
 # ---------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def app_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return aps.shared_root(lambda: tmp_path_factory.mktemp("app"))
-
-
-@pytest.fixture(scope="session")
-def encoders(app_root: Path) -> aps.Encoders:
-    return aps.shared_encoders(app_root)
-
-
 def app_settings(tmp_path: Path, app_root: Path, **kw: Any) -> Settings:
     return aps.settings_for(tmp_path, catalog=app_root / "catalog", **kw)
 

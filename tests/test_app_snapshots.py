@@ -26,16 +26,6 @@ SIZE = (120, 36)
 WAIT_S = 240.0
 
 
-@pytest.fixture(scope="session")
-def app_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return aps.shared_root(lambda: tmp_path_factory.mktemp("app"))
-
-
-@pytest.fixture(scope="session")
-def encoders(app_root: Path) -> aps.Encoders:
-    return aps.shared_encoders(app_root)
-
-
 class HeldAnalysis(ChatManager):
     """Analysis that waits until the test is over: the screen stays in 'analysing'."""
 
