@@ -4,10 +4,11 @@ written through a temp name and renamed, so a crash never leaves half a file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -84,9 +85,17 @@ def _add_cover(container: av.container.OutputContainer, image: np.ndarray) -> No
     pic.disposition = av.stream.Disposition.attached_pic
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, dtype=np.uint8), format="rgb24")
     frame.pts = 0
-    for packet in pic.encode(frame):
-        container.mux(packet)
-    for packet in pic.encode(None):
+    encode_frames(container, pic, [frame])
+
+
+def encode_frames(
+    container: av.container.OutputContainer, stream: Any, frames: Iterable[av.frame.Frame]
+) -> None:
+    """Encode `frames` into `stream`, muxing every packet, then flush the encoder."""
+    for frame in frames:
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
         container.mux(packet)
 
 
@@ -99,34 +108,36 @@ def encode_audio(
 ) -> None:
     """Encode (channels, n) float32 planes into `stream` in chunks with explicit pts, then flush."""
     layout = "stereo" if planes.shape[0] == 2 else "mono"
-    for i in range(0, planes.shape[1], chunk):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(planes[:, i : i + chunk]), format="fltp", layout=layout
-        )
-        frame.sample_rate = rate
-        frame.pts = i
-        frame.time_base = Fraction(1, rate)
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
+
+    def frames() -> Iterator[av.AudioFrame]:
+        for i in range(0, planes.shape[1], chunk):
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(planes[:, i : i + chunk]), format="fltp", layout=layout
+            )
+            frame.sample_rate = rate
+            frame.pts = i
+            frame.time_base = Fraction(1, rate)
+            yield frame
+
+    encode_frames(container, stream, frames())
 
 
 def encode_video(
     container: av.container.OutputContainer,
     stream: av.video.stream.VideoStream,
-    frames: Iterable[np.ndarray],
+    images: Iterable[np.ndarray],
     fps: int,
 ) -> None:
-    """Encode (h, w, 3) uint8 RGB frames into `stream` at `fps` with explicit pts, then flush."""
-    for i, image in enumerate(frames):
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        frame.pts = i
-        frame.time_base = Fraction(1, fps)
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
+    """Encode (h, w, 3) uint8 RGB images into `stream` at `fps` with explicit pts, then flush."""
+
+    def frames() -> Iterator[av.VideoFrame]:
+        for i, image in enumerate(images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            yield frame
+
+    encode_frames(container, stream, frames())
 
 
 def write_audio(
