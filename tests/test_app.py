@@ -245,6 +245,13 @@ async def _conversation(tmp_path: Path, app_root: Path, encoders: aps.Encoders) 
         assert screen.prompt.history == ["calm, no drums", "more like this"]
 
 
+def count_bells(app: MuseChatApp) -> list[None]:
+    """From now on, one entry per bell the app rings (a refused action rings it)."""
+    bells: list[None] = []
+    app.bell = lambda: bells.append(None)  # type: ignore[method-assign]
+    return bells
+
+
 def screen_text(app: MuseChatApp, selector: str) -> str:
     content = app.chat_screen.query_one(selector).content
     return getattr(content, "plain", str(content))
@@ -268,8 +275,9 @@ async def _no_device(tmp_path: Path, app_root: Path, encoders: aps.Encoders) -> 
         await pilot.press("escape", "space")
         needle = "no audio output device"
         await wait_for(pilot, lambda: chat_has(app, needle), "the message")
+        bells = count_bells(app)
         await pilot.press("2", "space", "1", "space")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: len(bells) == 2, "both refused previews")  # a bell each
         assert sum(needle in t for t in chat_texts(app)) == 1  # one clear message
         notes = [m for m in screen.query(SystemMessage) if needle in m.plain]
         assert notes[0].plain.startswith("Previews are off: no audio output device was found")
@@ -299,8 +307,9 @@ async def _no_portaudio(tmp_path: Path, app_root: Path, encoders: aps.Encoders) 
         await pilot.press("escape", "space")
         await wait_for(pilot, lambda: chat_has(app, "PortAudio library is not installed"), "msg")
         assert chat_has(app, "apt install libportaudio2")
+        bells = count_bells(app)
         await pilot.press("space")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: bells, "the refused preview")
         assert sum("PortAudio" in t for t in chat_texts(app)) == 1
 
 
@@ -346,10 +355,11 @@ async def _preview(tmp_path: Path, app_root: Path, encoders: aps.Encoders) -> No
             assert table_rows(app)[0][1] == "▶"
             await pilot.press("space")
             assert player.state == "paused"
-            await pilot.pause(0.3)
-            assert screen_text(app, "#np-label").startswith("⏸ ")
+            await wait_for(pilot, lambda: screen_text(app, "#np-label").startswith("⏸ "), "⏸")
+            # A stopped stream has no callbacks in flight, so nothing moves the cursor.
+            assert not player._stream.active
             held = preview.position
-            await pilot.pause(0.3)
+            await pilot.pause()
             assert preview.position == held
             await pilot.press("space")
             assert player.state == "playing"

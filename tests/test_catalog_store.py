@@ -269,9 +269,7 @@ def test_reader_sees_committed_data_while_writer_holds_a_transaction(cat: Catalo
         with cat.db.atomic():
             cat.put_tracks(records(rng, 3, prefix="w"))  # a savepoint in the open transaction
             assert cat.count() == 5
-            t0 = time.perf_counter()
             assert reader.count() == 2  # WAL: not blocked, sees the last commit
-            assert time.perf_counter() - t0 < 1.0
             assert len(reader.get_tracks(reader.track_ids_where("1"))) == 2
         assert reader.count() == 5
 

@@ -111,16 +111,13 @@ def test_short_names_and_titles() -> None:
     assert parse_request("Maple Leaf Rag", NAMES).references == []
 
 
-def test_names_are_found_in_a_large_catalog_quickly() -> None:
-    import time
-
+def test_names_are_found_in_a_large_catalog() -> None:
+    # Its speed is measured in bench/bench_engine.py (name lookup on 100k titles).
     book = NameBook.build(
         [f"Artist Number {i}" for i in range(3000)],
         {i: f"Some Long Title {i}" for i in range(100_000)},
     )
-    t0 = time.perf_counter()
     req = parse_request("something like some long title 99999 but not artist number 12", book)
-    assert time.perf_counter() - t0 < 0.05
     assert [r.track_id for r in req.references] == [99999]
     assert [(a.name, a.mode) for a in req.artists] == [("Artist Number 12", "exclude")]
 

@@ -294,7 +294,9 @@ def test_timeout_falls_back_to_the_template(
 
     start = time.monotonic()
     events = _events(guard, FIRST)
-    assert time.monotonic() - start < 2.5  # the first-token timeout, not the client's 30 s
+    # The first-token timeout (1 s), not the client's 30 s; the bound leaves room for a
+    # loaded machine (speed itself is measured in bench/bench_engine.py).
+    assert time.monotonic() - start < 15
     assert [type(e) for e in events] == [Replace, Done]
     done = events[-1]
     assert done.text == template_text(FIRST) and done.source == "template"
@@ -309,10 +311,10 @@ def test_timeout_falls_back_to_the_template(
 
 
 def test_unreachable_endpoint_falls_back_at_once() -> None:
-    llm = OpenAIExplainer(f"http://127.0.0.1:{free_port()}/v1", "any", timeout_s=5)
+    llm = OpenAIExplainer(f"http://127.0.0.1:{free_port()}/v1", "any", timeout_s=60)
     start = time.monotonic()
-    done = GuardedExplainer(llm, timeout_s=5, first_token_timeout_s=5).explain(FIRST)
-    assert time.monotonic() - start < 3
+    done = GuardedExplainer(llm, timeout_s=60, first_token_timeout_s=60).explain(FIRST)
+    assert time.monotonic() - start < 20  # refused at once, not after a 60 s timeout
     assert done.source == "template" and "APIConnectionError" in done.note
 
 

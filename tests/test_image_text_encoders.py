@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.data as skdata
 
 from musechat_tui.encoders.base import ImageEncoder, Label, TextEncoder, TokenFeatures
 from musechat_tui.encoders.torch_utils import (
@@ -18,8 +19,6 @@ from musechat_tui.encoders.torch_utils import (
     set_torch_threads,
 )
 from musechat_tui.errors import ModelLoadError
-
-skdata = pytest.importorskip("skimage.data")
 
 
 def rgb(img: np.ndarray) -> np.ndarray:
@@ -142,15 +141,17 @@ def test_effnet_features(effnet, photos) -> None:
     assert feats.shape == (4, 1280) and feats.dtype == np.float32
     assert effnet.dim == 1280 and effnet.id == "efficientnet-lite0-imagenet"
     assert np.isfinite(feats).all() and (feats >= 0).all()  # ReLU6 head, average pooled
-    np.testing.assert_array_equal(feats[0], feats[3])  # same frame, same vector
+    # The same input through the same call is bit-identical; a frame's vector at another
+    # batch position or in a batch of another size is only close (CPU kernels are chosen
+    # by batch shape, and differ by ~1e-6 between CPU revisions).
     np.testing.assert_array_equal(feats, effnet.encode(frames))  # deterministic
-    # batch of 4 (one chunk) vs frames one at a time
+    np.testing.assert_allclose(feats[0], feats[3], atol=1e-5, rtol=1e-5)  # same frame
     single = np.concatenate([effnet.encode(f[None]) for f in frames[:2]])
     np.testing.assert_allclose(single, feats[:2], atol=1e-5, rtol=1e-5)
     # the mirrored cat is closer to the cat than the coffee cup is
     assert cos(feats[0], feats[1]) > cos(feats[0], feats[2]) + 0.1
     both, labels = effnet.encode_and_label(frames[:1], k=3)
-    np.testing.assert_array_equal(both, feats[:1])
+    np.testing.assert_allclose(both, feats[:1], atol=1e-5, rtol=1e-5)  # batch of 1 vs 4
     assert len(labels) == 1 and len(labels[0]) == 3
 
 
@@ -192,7 +193,8 @@ def test_minilm_sentence_vectors(minilm) -> None:
 
 
 def test_minilm_matches_sentence_transformers(minilm) -> None:
-    st = pytest.importorskip("sentence_transformers")
+    import sentence_transformers as st
+
     from musechat_tui.encoders.minilm import packaged_model_dir
 
     ref = st.SentenceTransformer(str(packaged_model_dir()), device="cpu").encode(

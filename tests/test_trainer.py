@@ -283,7 +283,8 @@ def test_training_beats_chance_and_evaluate_prints_table1(
 
 
 def test_engine_loads_the_trainer_checkpoint(tmp_path: Path) -> None:
-    learned = pytest.importorskip("musechat_tui.engine.learned")
+    from musechat_tui.engine import learned
+
     for model in (MuseChatRecommender(cfg()), TwoTowerBaseline(cfg())):
         save_checkpoint(model.eval(), tmp_path / "m.pt", {"step": 1})
         engine, engine_cfg = learned.load_model(tmp_path / "m.pt")
