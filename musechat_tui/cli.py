@@ -2,8 +2,11 @@
 
 Scripted (no UI):
     musechat-tui VIDEO --ask "no drums" --ask "slower" --json
+    musechat-tui VIDEO --ask "calm piano" --export out.mp4 --mode duck
 turn 1 is the video alone, each --ask one more turn; --json prints one object
-{"session", "video", "turns": [{"turn", "user", "recommendations": [...], "explanation"}]}.
+{"session", "video", "turns": [{"turn", "user", "recommendations": [...], "explanation"}]}
+(and "export" with --export: the last turn's accepted track, else its top pick, under the
+video).
 Sessions are saved in the data dir: --list-sessions shows them, --resume ID continues one.
 Without --ask and --json, turn 1 is printed for people (the chat app will start here).
 """
@@ -11,6 +14,7 @@ Without --ask and --json, turn 1 is printed for people (the chat app will start 
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,6 +74,38 @@ DemoOpt = Annotated[
     typer.Option("--demo", help="Chat on the demo catalog and video (`musechat-builder demo`)."),
 ]
 
+ExportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--export",
+        help="After the turns, write the video with the accepted track (else the last turn's "
+        "top pick) under it to this file (or into this folder).",
+        show_default=False,
+    ),
+]
+
+
+class ExportMode(StrEnum):
+    auto = "auto"
+    replace = "replace"
+    mix = "mix"
+    duck = "duck"
+
+
+ModeOpt = Annotated[
+    ExportMode | None,
+    typer.Option(
+        "--mode",
+        help="Export: replace the video's own sound, mix the music under it, or duck the "
+        "music under its speech (default: the `export_mode` setting; auto: duck when the video "
+        "has sound).",
+        show_default=False,
+    ),
+]
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Export: replace an existing file without asking.")
+]
+
 
 class UsageError(MuseChatError):
     pass
@@ -89,6 +125,9 @@ def chat(
     explainer: ExplainerOpt = None,
     no_explain: NoExplainOpt = False,
     demo: DemoOpt = False,
+    export: ExportOpt = None,
+    mode: ModeOpt = None,
+    overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     threads: ThreadsOpt = None,
@@ -111,7 +150,7 @@ def chat(
             _print_sessions(store.list(), json_out)
         return
     # The app needs a terminal; piped or scripted runs get the turns as text instead.
-    if not ask and not json_out and sys.stdin.isatty() and sys.stdout.isatty():
+    if not ask and not json_out and export is None and sys.stdin.isatty() and sys.stdout.isatty():
         from musechat_tui.app import run_app
 
         raise typer.Exit(run_app(settings, video, resume=resume, demo=demo, checkpoint=checkpoint))
@@ -136,12 +175,67 @@ def chat(
         for text in asks:
             engine.run_turn(session, text, explain=not no_explain)
         out = session.to_dict()
+        if export is not None:
+            chosen = mode.value if mode is not None else None
+            out["export"] = _export(engine, session, export, chosen, overwrite, json_out)
         if engine.notes:
             out["notes"] = list(engine.notes)
         if json_out:
             print_json(out)
         else:
             _print_human(out, first_new if resume else 1)
+
+
+def _export(
+    engine: Any, session: Any, target: Path, mode: str | None, overwrite: bool, json_out: bool
+) -> dict[str, Any]:
+    """Export the session's pick; asks before replacing a file when a person is there."""
+    from musechat_tui.export import ExportExistsError, default_export_path, export_session
+
+    track_id = session.export_pick()
+    if track_id is None:
+        raise UsageError("nothing to export: the session has no recommendations")
+    record = engine.catalog.get_track(track_id, segments=True)
+    if record is None:
+        raise MuseChatError(f"track {track_id} is no longer in the catalog; run another turn")
+    if target.is_dir():
+        target = target / default_export_path(session.video.path).name
+    people = not json_out and sys.stdin.isatty() and sys.stderr.isatty()
+    if target.exists() and not overwrite:
+        if not people:
+            raise ExportExistsError(target)
+        if not typer.confirm(f"{target} already exists. Replace it?", err=True):
+            raise typer.Exit(1)
+        overwrite = True
+    settings = engine.settings
+    if not people:
+        result = export_session(settings, session, record, target, mode=mode, overwrite=overwrite)
+    else:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(f"exporting {target.name}", total=1.0)
+            result = export_session(
+                settings,
+                session,
+                record,
+                target,
+                mode=mode,
+                overwrite=overwrite,
+                progress=lambda share: bar.update(task, completed=share),
+            )
+    return {
+        "path": str(result.path),
+        "track_id": track_id,
+        "title": record.title,
+        "mode": result.mode,
+        "music_start": round(result.music_start, 3),
+        "loops": result.loops,
+        "lufs": round(result.lufs, 2),
+        "true_peak_dbtp": round(result.true_peak_dbtp, 2),
+        "notes": result.notes,
+    }
 
 
 def _print_sessions(rows: list[dict[str, Any]], json_out: bool) -> None:
@@ -180,6 +274,15 @@ def _print_human(out: dict[str, Any], from_turn: int) -> None:
             w(f"  #{i}  {by}{r['title']}  ({mins}:{secs:02d}, {bpm})  {tags}")
         if turn["explanation"]:
             w(f"  why #1: {turn['explanation']}")
+    if "export" in out:
+        e = out["export"]
+        loops = f", looped {e['loops']}x" if e["loops"] else ""
+        w(
+            f"\nExported {e['path']}: “{e['title']}” ({e['mode']}, {e['lufs']:.1f} LUFS, "
+            f"true peak {e['true_peak_dbtp']:.1f} dBTP{loops})"
+        )
+        for note in e["notes"]:
+            w(f"  note: {note}")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import platformdirs
 from pydantic import Field, ValidationError, field_validator
@@ -23,6 +23,9 @@ from pydantic_settings import (
 )
 
 from musechat_tui.errors import ConfigError
+
+if TYPE_CHECKING:
+    from musechat_tui.export.mixdown import MixSettings
 
 APP_NAME = "musechat"
 REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -114,6 +117,29 @@ class Settings(BaseSettings):
         le=10_000,
         description="Cap on frames analysed per video (fps is lowered for long videos).",
     )
+    export_mode: Literal["auto", "replace", "mix", "duck"] = Field(
+        "auto",
+        description="Export: replace drops the video's own sound, mix keeps it with the music "
+        "under it, duck also dips the music under its speech; auto: duck when the video has "
+        "sound, else replace.",
+    )
+    export_loudness_lufs: float = Field(
+        -14.0, ge=-40, le=-5, description="Export: integrated loudness of the result (LUFS)."
+    )
+    export_true_peak_dbtp: float = Field(
+        -1.0, ge=-12, le=0, description="Export: true-peak ceiling of the result (dBTP)."
+    )
+    export_music_db: float = Field(
+        -8.0,
+        ge=-40,
+        le=20,
+        description="Export (mix, duck): music loudness against the video's own sound (dB).",
+    )
+    export_duck_db: float = Field(
+        -12.0, ge=-40, le=0, description="Export (duck): how far the music dips under speech (dB)."
+    )
+    export_fade_in_s: float = Field(0.3, ge=0, le=30, description="Export: music fade-in (s).")
+    export_fade_out_s: float = Field(2.0, ge=0, le=30, description="Export: music fade-out (s).")
     top_k: int = Field(5, ge=1, le=100, description="Recommendations per turn.")
     threads: int = Field(2, ge=1, le=256, description="CPU threads for torch and onnxruntime.")
     batch_size: int = Field(16, ge=1, le=4096, description="Encoder batch size.")
@@ -130,6 +156,19 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
         return v.expanduser() if v is not None else None
+
+    def mix_settings(self) -> MixSettings:
+        """The export's mix, loudness and fade settings (the mode is chosen per export)."""
+        from musechat_tui.export.mixdown import MixSettings
+
+        return MixSettings(
+            music_db=self.export_music_db,
+            duck_db=self.export_duck_db,
+            target_lufs=self.export_loudness_lufs,
+            ceiling_dbtp=self.export_true_peak_dbtp,
+            fade_in_s=self.export_fade_in_s,
+            fade_out_s=self.export_fade_out_s,
+        )
 
     @property
     def catalog_path(self) -> Path:

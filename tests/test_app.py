@@ -208,6 +208,7 @@ async def _conversation(tmp_path: Path, app_root: Path, encoders: aps.Encoders) 
 
         info = probe(out)
         assert abs(info.duration - 8.0) < 0.1 and info.audio_stream.codec == "aac"
+        assert chat_has(app, "LUFS") and chat_has(app, "true peak")
         # Again: it asks before replacing; "n" keeps the file.
         mtime = out.stat().st_mtime_ns
         await pilot.press("e")
@@ -645,10 +646,17 @@ def test_commands(tmp_path: Path, app_root: Path, encoders: aps.Encoders) -> Non
             screen.prompt.value = "/sessions"
             await pilot.press("enter")
             await wait_for(pilot, lambda: chat_has(app, "Saved chats"), "the list")
-            screen.prompt.value = f"/export {tmp_path / 'out'}"
+            # m changes the export mode; /export MODE PATH sets it and writes there.
+            await pilot.press("escape", "m")
+            await wait_for(pilot, lambda: chat_has(app, "Export mode: duck"), "the mode")
+            assert app.manager.export_mode == "duck"
+            screen.prompt.focus()
+            screen.prompt.value = f"/export mix {tmp_path / 'out'}"
             (tmp_path / "out").mkdir()
             await pilot.press("enter")
             target = tmp_path / "out" / "video.musechat.mp4"
             await wait_for(pilot, lambda: chat_has(app, f"Wrote {target}"), "export")
+            assert app.manager.export_mode == "mix"
+            assert chat_has(app, "the music under the video's own sound")
 
     asyncio.run(run())

@@ -114,3 +114,34 @@ def test_errors_are_one_line(world: dict[str, Path], args: tuple[str, ...], mess
 def test_missing_catalog(world: dict[str, Path], tmp_path: Path) -> None:
     code, out = run(world, str(world["video"]), "--catalog", str(tmp_path / "nothing"))
     assert code == 1 and "no music catalog" in out
+
+
+def test_export_from_the_command_line(world: dict[str, Path], tmp_path: Path) -> None:
+    """--export writes the last turn's pick under the video (duck: the video has sound),
+    reports it in --json, refuses to replace it without --overwrite, and --resume exports
+    the same session again."""
+    from musechat_tui.export.mixdown import loudness
+    from musechat_tui.playback import decode_section
+
+    video = mf.make_video(tmp_path / "talky.mp4", duration=4.0, pattern="texture", audio_freq=300)
+    out = tmp_path / "final.mp4"
+    args = ("--ask", "slower", "--export", str(out), "--json", "--explainer", "template")
+    code, text = run(world, str(video), *args)
+    assert code == 0, text
+    doc = json.loads(text)
+    e = doc["export"]
+    assert e["path"] == str(out) and out.exists()
+    assert e["track_id"] == doc["turns"][-1]["recommendations"][0]["id"]  # the top pick
+    assert e["mode"] == "duck" and abs(e["lufs"] + 14.0) < 0.5 and e["true_peak_dbtp"] <= -1.0
+    assert abs(loudness(decode_section(out, 0, 4, 48000, 2).T, 48000) + 14.0) < 0.5
+
+    code, text = run(world, str(video), "--export", str(out), "--mode", "replace")
+    assert code == 1 and text.startswith("error:") and "already exists" in text
+    assert len(text.strip().splitlines()) == 1
+
+    code, text = run(world, "--resume", doc["session"], "--export", str(tmp_path), "--mode",
+                     "replace", "--overwrite", "--json")  # fmt: skip
+    assert code == 0, text
+    again = json.loads(text)["export"]
+    assert again["path"] == str(tmp_path / "talky.musechat.mp4") and again["mode"] == "replace"
+    assert again["track_id"] == e["track_id"]

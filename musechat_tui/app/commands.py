@@ -15,7 +15,11 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("help", "", "show this help (also: ?)"),
-    Command("export", "[PATH]", "write the video with the chosen track under it (also: e)"),
+    Command(
+        "export",
+        "[replace|mix|duck] [PATH]",
+        "write the video with the chosen track under it (also: e; m changes the mode)",
+    ),
     Command("new", "", "start over with the same video"),
     Command("open", "PATH", "find music for another video"),
     Command("play", "[N]", "preview the selected track, or #N (also: space)"),
@@ -38,6 +42,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("Enter · any letter", "back to the input (in the list)"),
     ("a · r", "accept · reject (again: restore) the selected track"),
     ("e", "export the video with the chosen track"),
+    ("m", "export mode: auto, duck (music dips under speech), mix, replace"),
     ("[ · ]", "earlier · later turns"),
     ("?", "this help"),
     ("q · ctrl+q", "quit"),

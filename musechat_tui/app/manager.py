@@ -58,6 +58,7 @@ class ChatManager:
         checkpoint: Path | None = None,
     ) -> None:
         self.settings = settings
+        self.export_mode: str = settings.export_mode
         self._engine_factory = engine_factory
         self._checkpoint = checkpoint  # a trained recommender (musechat-tui --checkpoint)
         # The manager's own image encoder: the video is analysed while the engine (text
@@ -199,12 +200,15 @@ class ChatManager:
 
     def chosen(self, selected: int | None) -> int | None:
         """The track to export: the latest accepted one, else the selected one."""
-        session = self.session
-        if session is not None:
-            accepted = [t for t in session.accepted if t not in session.rejected]
-            if accepted:
-                return accepted[-1]
-        return selected
+        if self.session is None:
+            return selected
+        return self.session.export_pick(selected)
+
+    def cycle_export_mode(self) -> str:
+        """The next export mode (auto -> duck -> mix -> replace -> auto); returns it."""
+        order = ["auto", "duck", "mix", "replace"]
+        self.export_mode = order[(order.index(self.export_mode) + 1) % len(order)]
+        return self.export_mode
 
     # ------------------------------------------------------------------ tracks
     def track(self, track_id: int) -> TrackRecord:
@@ -224,18 +228,23 @@ class ChatManager:
         return best_section(self.track(track_id), video)
 
     def export(
-        self, track_id: int, out: Path | None = None, overwrite: bool = False
+        self,
+        track_id: int,
+        out: Path | None = None,
+        overwrite: bool = False,
+        progress: Callable[[float], None] | None = None,
     ) -> ExportResult:
-        from musechat_tui.export import export_video
+        """Export with `track_id` in the current export mode (slow: run it in a worker)."""
+        from musechat_tui.export import export_session
 
-        session = self._session()
-        record = self.track(track_id)
-        return export_video(
-            Path(session.video.path),
-            Path(record.path),
+        return export_session(
+            self.settings,
+            self._session(),
+            self.track(track_id),
             out,
-            start=self.section(track_id).start,
+            mode=self.export_mode,  # type: ignore[arg-type]
             overwrite=overwrite,
+            progress=progress,
         )
 
     # ------------------------------------------------------------------ helpers

@@ -184,6 +184,16 @@ class Session:
     def last(self) -> Turn | None:
         return self.turns[-1] if self.turns else None
 
+    def export_pick(self, selected: int | None = None) -> int | None:
+        """The track an export uses: the latest accepted one, else `selected` (the app's
+        highlighted row), else the last turn's top pick."""
+        if self.accepted:
+            return self.accepted[-1]  # verdicts keep the latest one last
+        if selected is not None:
+            return selected
+        last = self.last
+        return last.recommendations[0].id if last and last.recommendations else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "session": self.id,

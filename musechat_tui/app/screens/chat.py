@@ -47,6 +47,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+EXPORT_MODE_TEXT = {
+    "auto": "duck when the video has its own sound, else replace it",
+    "duck": "the music dips under the video's own speech",
+    "mix": "the music under the video's own sound",
+    "replace": "the music replaces the video's own sound",
+}
+
 # What the progress indicator says for each kind of work.
 BUSY_TEXT = {
     "catalog": "opening the catalog",
@@ -65,6 +72,7 @@ class ChatScreen(Screen[None]):
         Binding("q", "quit", "Quit"),
         Binding("question_mark,f1", "help", "Help"),
         Binding("e", "export", "Export"),
+        Binding("m", "export_mode", "Mode"),
         Binding("left_square_bracket", "turn(-1)", "Prev turn"),
         Binding("right_square_bracket", "turn(1)", "Next turn"),
         Binding("escape", "focus_list", "List", show=False),
@@ -394,8 +402,16 @@ class ChatScreen(Screen[None]):
         from musechat_tui.export import ExportExistsError
 
         self._busy("export")
+        shown = [-1]
+
+        def progress(share: float) -> None:  # the export's thread: one message per 5 %
+            step = int(share * 20)
+            if step != shown[0]:
+                shown[0] = step
+                self.post_message(m.BusyChanged("export", f"exporting {step * 5} %"))
+
         try:
-            result = detached(self.manager.export, track_id, out, overwrite)
+            result = detached(self.manager.export, track_id, out, overwrite, progress)
             self.post_message(m.Exported(result, title))
         except ExportExistsError as exc:
             self.post_message(m.ExportExists(exc.path, track_id, out))
@@ -691,16 +707,20 @@ class ChatScreen(Screen[None]):
         self.chat.add_system(f"Exporting {Path(self.session.video.path).name} with “{title}”…")
         self._export(track_id, title, out, overwrite)
 
+    def action_export_mode(self) -> None:
+        mode = self.manager.cycle_export_mode()
+        self.chat.add_system(f"Export mode: {mode} ({EXPORT_MODE_TEXT[mode]}).")
+
     @on(m.Exported)
     def _exported(self, message: m.Exported) -> None:
         r = message.result
-        music = (
-            f"music from {clock(r.music_start)} of “{clean(message.title, limit=60)}”, "
-            f"faded out over the last {r.fade:g} s"
+        where = "from the top, looped" if r.loops else f"from {clock(r.music_start)}"
+        music = f"“{clean(message.title, limit=60)}” {where}, {EXPORT_MODE_TEXT[r.mode]}"
+        level = f"{r.lufs:.1f} LUFS, true peak {r.true_peak_dbtp:.1f} dBTP"
+        notes = "".join(f"\n{clean(n)}" for n in r.notes)
+        self.chat.add_system(
+            f"Wrote {r.path}\n({clock(r.video_duration)}: {music}; {level}).{notes}", "ok"
         )
-        if r.music_length < r.video_duration - 0.5:
-            music += f" (the track ends {clock(r.video_duration - r.music_length)} early)"
-        self.chat.add_system(f"Wrote {r.path}\n({clock(r.video_duration)}, {music}).", "ok")
         self.app.notify(f"Wrote {clean(r.path.name)}", title="Export", markup=False)
 
     @on(m.ExportExists)
@@ -783,6 +803,10 @@ class ChatScreen(Screen[None]):
 
     def command_export(self, args: str) -> None:
         out = None
+        word, _, rest = args.strip().partition(" ")
+        if word in EXPORT_MODE_TEXT:
+            self.manager.export_mode = word
+            args = rest.strip()
         if args:
             out = Path(args).expanduser()
             if out.is_dir() and self.session is not None:

@@ -23,7 +23,7 @@ FIXED = (("#", 2), ("", 1), ("BPM", 4), ("Len", 5), ("Match", 6))
 FLEX = (("Title", 0.4, 12), ("Artist", 0.25, 8), ("Tags", 0.35, 10))
 ORDER = ("#", "", "Title", "Artist", "Tags", "BPM", "Len", "Match")
 # Keys the table handles itself; any other printable key starts typing a message.
-OWN_KEYS = frozenset("123456789 rae[]?q")
+OWN_KEYS = frozenset("123456789 raem[]?q")
 
 
 class RecommendationsTable(DataTable):
