@@ -15,6 +15,7 @@ from musechat_tui.cli_support import (
     ThreadsOpt,
     print_json,
     reports_errors,
+    say,
     settings_from_flags,
 )
 
@@ -99,16 +100,33 @@ def verify(
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check SQLite integrity and that the HNSW index matches the database."""
-    from musechat_tui.catalog import Catalog
+    """Check SQLite integrity and that the HNSW index matches the database. --repair
+    rebuilds the index, and recovers a damaged database (the readable rows into a fresh
+    catalog; the damaged file is kept aside)."""
+    from musechat_tui.catalog import Catalog, CatalogDamagedError
     from musechat_tui.catalog import repair as repair_index
     from musechat_tui.catalog import verify as verify_catalog
+    from musechat_tui.catalog.recover import recover
 
     settings = settings_from_flags(config, data_dir=data_dir, catalog_dir=catalog)
-    with Catalog.open(settings.catalog_path, readonly=not repair) as cat:
-        problems = cat.check_integrity() + verify_catalog(cat)
-        repaired = repair_index(cat) if repair and problems else None
-        remaining = (cat.check_integrity() + verify_catalog(cat)) if repaired else problems
+    directory = settings.catalog_path
+    recovery = None
+    try:
+        with Catalog.open(directory, readonly=not repair) as cat:
+            problems = verify_catalog(cat)
+            repaired = repair_index(cat) if repair and problems else None
+            remaining = verify_catalog(cat) if repaired else problems
+    except CatalogDamagedError as exc:
+        problems, repaired, remaining = [str(exc)], None, [str(exc)]
+        if repair:
+            recovery = recover(directory)  # a CatalogError when nothing can be read
+            lost = sum(recovery.unreadable_rows.values())
+            repaired = (
+                f"recovered {recovery.tracks} tracks ({lost} unreadable rows lost); the "
+                f"damaged file is kept as {recovery.kept_aside}; index {recovery.index}"
+            )
+            with Catalog.open(directory, readonly=True) as cat:
+                remaining = verify_catalog(cat)
     if json_out:
         print_json(
             {
@@ -116,14 +134,15 @@ def verify(
                 "problems": problems,
                 "repaired": repaired,
                 "remaining": remaining,
+                "recovery": recovery.as_dict() if recovery else None,
             }
         )
     else:
         for p in problems:
-            typer.echo(f"problem: {p}")
+            say(f"problem: {p}")
         if repaired:
-            typer.echo(f"repaired: {repaired}")
-        typer.echo("catalog OK" if not remaining else f"{len(remaining)} problem(s) remain")
+            say(f"repaired: {repaired}")
+        say("catalog OK" if not remaining else f"{len(remaining)} problem(s) remain")
     if remaining:
         raise typer.Exit(1)
 
@@ -148,7 +167,7 @@ def search(
         return
     for i, h in enumerate(hits, 1):
         tags = ", ".join(h["tags"][:5])
-        typer.echo(f"{i:>2}. {h['score']:.3f}  {h['artist'] or '?'} - {h['title']}  [{tags}]")
+        say(f"{i:>2}. {h['score']:.3f}  {h['artist'] or '?'} - {h['title']}  [{tags}]")
 
 
 @app.command()
@@ -335,6 +354,7 @@ def synth(
     from builder.synth.display import print_summary, progress_bars
     from builder.synth.pipeline import Synth, SynthOptions
     from musechat_tui.errors import MuseChatError
+    from musechat_tui.sanitize import markup
 
     if generator not in ("offline", "openai"):
         raise MuseChatError(f"--generator must be 'offline' or 'openai', not {generator!r}")
@@ -362,7 +382,9 @@ def synth(
             )
             synthetic_seconds_taken = round(time.perf_counter() - t0, 2)
             for path, reason in failed:
-                console.print(f"[yellow]no synthetic video from[/] {path}: {reason}")
+                console.print(
+                    f"[yellow]no synthetic video from[/] {markup(path)}: {markup(reason)}"
+                )
         if videos is None:
             raise MuseChatError("give VIDEOS (a folder or pair list), or --synthetic N --music DIR")
         options = SynthOptions(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,10 +33,11 @@ from musechat_tui.analysis import (
     describe_track,
     encode_track,
 )
-from musechat_tui.catalog import Catalog, TrackRecord, VectorIndex
+from musechat_tui.catalog import Catalog, CatalogDamagedError, TrackRecord, VectorIndex
 from musechat_tui.config import Settings
 from musechat_tui.encoders import AudioEncoder, build_audio_encoder, build_text_encoder
 from musechat_tui.errors import MuseChatError
+from musechat_tui.sanitize import readable
 
 MEDIA_EXTENSIONS = frozenset(
     [
@@ -83,6 +85,9 @@ class IndexReport:
     unchanged: int = 0
     removed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # Files that failed on an earlier run and have not changed since (not retried).
+    failed_before: list[tuple[str, str]] = field(default_factory=list)
+    set_aside: str = ""  # where --rebuild moved a damaged catalog.sqlite
     audio_seconds: float = 0.0
     seconds: float = 0.0
     index_status: str = ""
@@ -92,6 +97,7 @@ class IndexReport:
         d = dict(self.__dict__)
         d["failures"] = [{"path": p, "reason": r} for p, r in self.failures]
         d["failed"] = len(self.failures)
+        d["failed_before"] = [{"path": p, "reason": r} for p, r in self.failed_before]
         return d
 
 
@@ -123,22 +129,52 @@ def walk_media(root: Path, errors: list[tuple[str, str]]) -> Iterator[Path]:
                 yield path
 
 
-def content_hash(path: Path, chunk: int = 1 << 20) -> str:
+class NotRegularFileError(OSError):
+    """A FIFO, device, socket or folder where a media file was expected."""
+
+
+def regular_file_stat(path: Path) -> os.stat_result:
+    """`stat` of what `path` names (symlinks followed); NotRegularFileError unless it is a
+    regular file, so a FIFO (which blocks on open) or a device (an endless stream) is never
+    opened."""
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a FIFO" if stat.S_ISFIFO(st.st_mode)
+            else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "a socket" if stat.S_ISSOCK(st.st_mode)
+            else "not a regular file"
+        )  # fmt: skip
+        raise NotRegularFileError(f"{kind}, not a media file: skipped")
+    return st
+
+
+def content_hash(path: Path, size: int, chunk: int = 1 << 20) -> str:
+    """Hash of the file's first `size` bytes (its size when looked at): opened without
+    blocking and checked to still be a regular file, and never read past that size, so a
+    file swapped for a FIFO or one that grows without end cannot stall the indexer."""
     h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFileError("not a regular file any more: skipped")
+        left = size
+        while left > 0 and (block := f.read(min(chunk, left))):
             h.update(block)
+            left -= len(block)
     return h.hexdigest()
 
 
 def plan(
-    catalog: Catalog, files: list[Path], failures: list[tuple[str, str]]
-) -> tuple[list[Candidate], int, list[str]]:
-    """(files to index, count unchanged, catalog paths to drop). A file whose size and
-    mtime match is unchanged; one that only got touched (same hash) is unchanged too;
-    one that failed before and has not changed is not retried."""
+    catalog: Catalog, files: list[Path], report: IndexReport
+) -> tuple[list[Candidate], int, set[str]]:
+    """(files to index, count unchanged, paths present). A file whose size and mtime
+    match is unchanged; one that only got touched (same hash) is unchanged too; one that
+    failed before and has not changed is not retried, and is listed in
+    `report.failed_before` with its recorded reason."""
+    failures = report.failures
     known = catalog.fingerprints()
-    failed_before = catalog.failed_fingerprints()
+    failed_before = {f["path"]: f for f in catalog.failures()}
     todo: list[Candidate] = []
     unchanged = 0
     present: set[str] = set()
@@ -146,13 +182,21 @@ def plan(
         key = os.path.abspath(path)
         present.add(key)
         try:
-            st = path.stat()
+            st = regular_file_stat(path)
             if key in known and known[key][:2] == (st.st_size, st.st_mtime):
                 unchanged += 1
                 continue
-            if failed_before.get(key) == (st.st_size, st.st_mtime):
+            before = failed_before.get(key)
+            if before is not None and (before["size"], before["mtime"]) == (
+                st.st_size,
+                st.st_mtime,
+            ):
+                report.failed_before.append((key, before["reason"]))
                 continue
-            digest = content_hash(path)
+            digest = content_hash(path, st.st_size)
+        except NotRegularFileError as exc:
+            failures.append((key, str(exc)))
+            continue
         except OSError as exc:
             failures.append((key, f"cannot be read: {exc.strerror or exc}"))
             continue
@@ -182,9 +226,11 @@ def to_record(c: Candidate, t: TrackAnalysis) -> TrackRecord:
         duration=t.duration,
         embedding=t.embedding,
         encoder=t.encoder,
-        title=t.metadata.title,
-        artist=t.metadata.artist,
-        album=t.metadata.album,
+        # Names from a non-UTF-8 file name keep their bytes as \xNN: text the tokenisers,
+        # the LLM and the terminal can all take (the path itself stays exact).
+        title=_readable(t.metadata.title),
+        artist=_readable(t.metadata.artist),
+        album=_readable(t.metadata.album),
         year=int(t.metadata.year) if t.metadata.year else None,
         window_start=t.window_start,
         bpm=t.bpm,
@@ -204,7 +250,15 @@ def analyse_candidates(
 ) -> Iterator[tuple[Candidate, TrackRecord | str]]:
     """(candidate, record or failure reason) in input order; decoding runs `jobs` files
     ahead of the encoder in worker processes (see builder.parallel)."""
-    for c, decoded in map_ahead(decode_candidate, candidates, settings, jobs):
+    decoded_all = map_ahead(
+        decode_candidate,
+        candidates,
+        settings,
+        jobs,
+        timeout_s=settings.decode_timeout_s,
+        on_timeout=lambda _c, s: f"decoding took longer than {s:g} s (setting decode_timeout_s)",
+    )
+    for c, decoded in decoded_all:
         yield c, decoded if isinstance(decoded, str) else _encode(c, decoded, encoder)
 
 
@@ -246,7 +300,7 @@ def index_library(
     t0 = time.perf_counter()
     # The main process is the only writer: its writable open takes the catalog's lock
     # (a second `index` is refused) and creates the catalog before the others read it.
-    writer = Catalog.open(catalog_dir, create=True) if state.is_main_process else None
+    writer = _open_writer(catalog_dir, rebuild, report) if state.is_main_process else None
     try:
         if writer and rebuild:
             writer.clear()
@@ -254,7 +308,7 @@ def index_library(
         with writer or Catalog.open(catalog_dir, readonly=True) as catalog:
             files = list(walk_media(music_dir, report.failures))
             report.found = len(files)
-            todo, report.unchanged, present = plan(catalog, files, report.failures)
+            todo, report.unchanged, present = plan(catalog, files, report)
             gone = [p for p in catalog.fingerprints() if _under(p, music_dir) and p not in present]
             if writer and gone:
                 report.removed = catalog.remove_paths(gone)
@@ -316,6 +370,24 @@ def _index_todo(
         done += len(gathered)
         if on_progress:
             on_progress(done, len(todo), gathered[-1][0] if gathered else "")
+
+
+def _open_writer(catalog_dir: Path, rebuild: bool, report: IndexReport) -> Catalog:
+    """The catalog, for writing. With `rebuild`, a damaged catalog.sqlite is set aside
+    (kept, never deleted) and the catalog starts over."""
+    try:
+        return Catalog.open(catalog_dir, create=True)
+    except CatalogDamagedError as exc:
+        if not rebuild:
+            raise
+        from musechat_tui.catalog.recover import set_aside
+
+        report.set_aside = str(set_aside(exc.db_path))
+        return Catalog.open(catalog_dir, create=True)
+
+
+def _readable(text: str | None) -> str | None:
+    return None if text is None else readable(text)
 
 
 def _under(path: str, root: Path) -> bool:

@@ -14,6 +14,7 @@ from musechat_tui.encoders import build_text_encoder
 
 def search_catalog(settings: Settings, query: str, k: int = 10) -> list[dict[str, Any]]:
     with Catalog.open(settings.catalog_path, readonly=True) as catalog:
+        catalog.require_tracks()
         ids, vectors = catalog.text_embeddings()
         if len(ids) == 0:
             return []

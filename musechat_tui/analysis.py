@@ -17,6 +17,7 @@ import numpy as np
 
 from musechat_tui.config import Settings
 from musechat_tui.encoders.base import AudioEncoder, AudioFeatures, ImageEncoder, Label
+from musechat_tui.errors import MediaError
 from musechat_tui.media import load_central_window, probe, sample_frames, split_segments
 from musechat_tui.media.probe import MediaInfo
 
@@ -136,7 +137,38 @@ def decode_track(path: Path, settings: Settings, sample_rate: int = 16_000) -> D
     )
     step = int(round(settings.segment_seconds * sample_rate))
     starts = [clip.start + i * step / sample_rate for i in range(len(segments))]
+    check_track(path, info, clip.samples, sample_rate, settings)
     return DecodedTrack(info, clip.samples, sample_rate, clip.start, segments, starts)
+
+
+SILENT_PEAK_DB = -60.0  # a window whose loudest sample stays below this is taken as silence
+
+
+def check_track(
+    path: Path, info: MediaInfo, samples: np.ndarray, sample_rate: int, settings: Settings
+) -> None:
+    """Refuse what would make a bad pick, with the reason (recorded as the file's
+    failure): a decode that stops far short of the container's stated length (a truncated
+    file), a track shorter than `min_track_seconds`, and silence."""
+    decoded = len(samples) / sample_rate
+    stated = float(info.duration or 0.0)
+    expected = min(stated, settings.window_seconds)
+    if stated and decoded < 0.5 * expected:
+        raise MediaError(
+            path, f"truncated: only {decoded:.1f} s decoded of a stated {stated:.1f} s"
+        )
+    length = stated or decoded
+    if length < settings.min_track_seconds:
+        raise MediaError(
+            path,
+            f"too short to score: {length:.1f} s (the minimum is "
+            f"{settings.min_track_seconds:g} s, setting min_track_seconds)",
+        )
+    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    peak_db = 20 * np.log10(max(peak, 1e-12))
+    if peak_db < SILENT_PEAK_DB:
+        shown = "no signal" if peak == 0 else f"peak {peak_db:.0f} dBFS"
+        raise MediaError(path, f"silent ({shown}): nothing to recommend")
 
 
 def rms_curve(samples: np.ndarray, sample_rate: int, hop_seconds: float = 1.0) -> np.ndarray:

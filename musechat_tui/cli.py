@@ -28,6 +28,7 @@ from musechat_tui.cli_support import (
     ThreadsOpt,
     print_json,
     reports_errors,
+    say,
     settings_from_flags,
 )
 from musechat_tui.errors import MuseChatError
@@ -149,6 +150,10 @@ def chat(
         with SessionStore.in_data_dir(settings.data_dir) as store:
             _print_sessions(store.list(), json_out)
         return
+    if resume and catalog is None:  # the session's own catalog, unless --catalog says
+        from musechat_tui.engine.session import resume_settings
+
+        settings = resume_settings(settings, resume)
     # The app needs a terminal; piped or scripted runs get the turns as text instead.
     if not ask and not json_out and export is None and sys.stdin.isatty() and sys.stdout.isatty():
         from musechat_tui.app import run_app
@@ -243,17 +248,15 @@ def _print_sessions(rows: list[dict[str, Any]], json_out: bool) -> None:
         print_json(rows)
         return
     if not rows:
-        typer.echo("no saved sessions")
+        say("no saved sessions")
         return
     for r in rows:
         last = f" — last: “{r['last_ask']}”" if r["last_ask"] else ""
-        typer.echo(
-            f"{r['id']}  {r['updated_at']}  {r['turns']} turn(s)  {Path(r['video']).name}{last}"
-        )
+        say(f"{r['id']}  {r['updated_at']}  {r['turns']} turn(s)  {Path(r['video']).name}{last}")
 
 
 def _print_human(out: dict[str, Any], from_turn: int) -> None:
-    w = typer.echo
+    w = say
     w(f"Session {out['session']}  ·  {Path(out['video']).name}  ·  scorer: {out['scorer']}")
     for note in out.get("notes", []):
         w(f"  note: {note}")

@@ -14,6 +14,7 @@ import typer
 
 from musechat_tui.config import Settings, load_settings
 from musechat_tui.errors import MuseChatError
+from musechat_tui.sanitize import terminal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,7 +57,7 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except MuseChatError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {terminal(exc)}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -68,3 +69,9 @@ def reports_errors(func: F) -> F:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def say(text: object, err: bool = False) -> None:
+    """One piece of a command's human output: names and tags from files are made safe
+    for the terminal (see musechat_tui.sanitize); `--json` output never goes through here."""
+    typer.echo(terminal(text), err=err)

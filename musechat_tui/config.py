@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Central window of a track that is analysed."
     )
     segment_seconds: float = Field(10.0, gt=0, description="Length of one analysed segment.")
+    decode_timeout_s: float = Field(
+        120.0, gt=0, description="Indexing: a file whose decode takes longer is skipped."
+    )
+    min_track_seconds: float = Field(
+        5.0, ge=0, description="Indexing: shorter tracks are recorded as failures, not picks."
+    )
     max_video_frames: int = Field(
         120,
         ge=1,

@@ -130,6 +130,7 @@ def make_video(path: Path, seconds: float = 8.0) -> Path:
 
 def settings_for(root: Path, catalog: Path | None = None, **kw: Any) -> Settings:
     kw.setdefault("explainer", "template")
+    kw.setdefault("min_track_seconds", 1.0)  # the test tones are seconds long
     return load_settings(
         root / "none.toml",
         data_dir=root / "data",

@@ -24,11 +24,11 @@ from textual.pilot import Pilot
 
 from musechat_tui.app.app import MuseChatApp, create_app
 from musechat_tui.app.manager import ChatManager
-from musechat_tui.app.sanitize import clean
 from musechat_tui.app.screens import ChatScreen, ConfirmScreen, HelpScreen, NoCatalogScreen
 from musechat_tui.app.widgets import ChatLog, RecommendationsTable, ThumbStrip, TurnMessage
 from musechat_tui.app.widgets.chat_log import SystemMessage
 from musechat_tui.config import Settings
+from musechat_tui.sanitize import clean
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (120, 36)
@@ -578,7 +578,7 @@ t0 = time.perf_counter()
 from pathlib import Path
 from musechat_tui.app.app import create_app
 from musechat_tui.app.manager import ChatManager
-from musechat_tui.app.sanitize import clean
+from musechat_tui.sanitize import clean
 from musechat_tui.config import load_settings
 
 class Held(ChatManager):

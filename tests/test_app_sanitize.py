@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from rich.text import Text
 
-from musechat_tui.app.sanitize import clean, clean_all
+from musechat_tui.sanitize import clean, clean_all
 
 CASES = [
     ("plain title", "plain title"),

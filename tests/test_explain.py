@@ -308,6 +308,20 @@ def test_timeout_falls_back_to_the_template(
         time.sleep(0.05)
     assert received and b"POST /v1/chat/completions" in received[0]
     assert b"Bearer no-key" in received[0]
+    # The failure is remembered: the next turns get the template at once, without asking
+    # the endpoint again, until the back-off has passed.
+    calls: list[object] = []
+    real_stream = llm.stream
+    monkeypatch.setattr(llm, "stream", lambda facts: calls.append(facts) or real_stream(facts))
+    for _ in range(2):
+        again = _events(guard, FIRST)[-1]
+        assert again.source == "template" and again.text == template_text(FIRST)
+        assert "failed earlier (no answer within 1 s)" in again.note
+        assert "tried again in" in again.note
+    assert calls == []
+    guard._retry_at = 0.0  # the back-off has passed: it is tried again (and fails again)
+    assert "no answer within 1 s" in _events(guard, FIRST)[-1].note and len(calls) == 1
+    assert guard._backed_off() > 60  # and waits longer before the next try
 
 
 def test_unreachable_endpoint_falls_back_at_once() -> None:

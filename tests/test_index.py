@@ -21,6 +21,8 @@ from musechat_tui.config import Settings, load_settings
 from musechat_tui.encoders import build_audio_encoder
 
 REPO = Path(__file__).resolve().parents[1]
+# The test tones are seconds long: index them (the minimum has its own test).
+ENV = {**os.environ, "MUSECHAT_MIN_TRACK_SECONDS": "1"}
 
 
 def cli(
@@ -31,7 +33,7 @@ def cli(
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={**os.environ, **(env or {})},
+        env={**ENV, **(env or {})},
         timeout=timeout,
     )
 
@@ -50,7 +52,10 @@ def make_library(root: Path, n: int = 6, seconds: float = 4.0) -> list[Path]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(tmp_path / "none.toml", data_dir=tmp_path / "data", threads=1)
+    # The test tones are seconds long: index them (the minimum has its own test).
+    return load_settings(
+        tmp_path / "none.toml", data_dir=tmp_path / "data", threads=1, min_track_seconds=1.0
+    )
 
 
 def catalog_paths(settings: Settings) -> list[str]:
@@ -195,6 +200,7 @@ def test_killed_mid_build_then_rerun(tmp_path: Path) -> None:
             "1",
         ],
         cwd=REPO,
+        env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -240,7 +246,12 @@ def test_accelerate_two_processes_match_one(tmp_path: Path) -> None:
     accelerate += ["--mixed_precision", "no", "--dynamo_backend", "no"]
     index = ["-m", "builder.cli", "index", str(music), "--catalog", str(two), "--jobs", "0"]
     launch = subprocess.run(
-        [*accelerate, *index, "--json"], capture_output=True, text=True, cwd=REPO, timeout=600
+        [*accelerate, *index, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        env=ENV,
     )
     assert launch.returncode == 0, launch.stderr[-3000:]
     assert json.loads(launch.stdout)["indexed"] == 5

@@ -13,6 +13,7 @@ from musechat_tui.cli_support import (
     ThreadsOpt,
     print_json,
     reports_errors,
+    say,
     settings_from_flags,
 )
 
@@ -60,12 +61,12 @@ def check(config: ConfigOpt = None, threads: ThreadsOpt = None, json_out: JsonOp
     if json_out:
         print_json(report)
         return
-    typer.echo(
+    say(
         f"torch {report['torch']}, {report['cuda_devices']} CUDA device(s), "
         f"{report['processes']} process(es) on {report['device']}"
     )
     for modality, enc in report["encoders"].items():
-        typer.echo(f"{modality:>5}: {enc['id']} ({enc['dim']}-d)")
+        say(f"{modality:>5}: {enc['id']} ({enc['dim']}-d)")
 
 
 SetOpt = Annotated[
@@ -85,7 +86,7 @@ RunConfigOpt = Annotated[
 
 
 def _fail(exc: Exception) -> NoReturn:
-    typer.echo(f"error: {exc}", err=True)
+    say(f"error: {exc}", err=True)
     raise typer.Exit(1)
 
 
@@ -118,7 +119,7 @@ def train(
     if json_out:
         print_json(summary)
         return
-    typer.echo(
+    say(
         f"{summary['steps']} steps ({summary['epochs']:.1f} epochs) in {summary['time_s']:.1f} s, "
         f"{summary['samples_per_s']:.1f} samples/s on {summary['processes']} process(es); "
         f"loss {summary['final_loss']:.4f}, temperature {summary['temperature']:.4f}\n"
@@ -160,7 +161,7 @@ def evaluate(
     if json_out:
         print_json(result)
     else:
-        typer.echo(format_table1(result))
+        say(format_table1(result))
 
 
 @app.command("toy-data")
@@ -175,7 +176,7 @@ def toy_data(
     from trainer.toydata import make_toy_dataset
 
     make_toy_dataset(out, n_train=n_train, n_test=n_test, seed=seed)
-    typer.echo(f"wrote {n_train} train and {n_test} test quartets to {out}")
+    say(f"wrote {n_train} train and {n_test} test quartets to {out}")
 
 
 @app.command("train-lm")
@@ -193,7 +194,7 @@ def train_lm(config: RunConfigOpt = None, set_: SetOpt = None, json_out: JsonOpt
     if json_out:
         print_json(summary)
         return
-    typer.echo(
+    say(
         f"{summary['steps']} steps on {summary['examples']} examples in {summary['time_s']:.1f} s "
         f"({summary['samples_per_s']:.1f} samples/s); loss {summary['first_loss']:.3f} -> "
         f"{summary['final_loss']:.3f}; saved to {summary['out']}"
@@ -227,7 +228,7 @@ def eval_lm(
     if json_out:
         print_json(result)
     else:
-        typer.echo(format_table2(result))
+        say(format_table2(result))
 
 
 @app.command()
@@ -249,7 +250,7 @@ def export(
     if json_out:
         print_json(result)
     else:
-        typer.echo(f"wrote {out / result['gguf']} and {out / result['projector']}")
+        say(f"wrote {out / result['gguf']} and {out / result['projector']}")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.text import Text
 
 from builder.synth.pipeline import SynthReport
+from musechat_tui.sanitize import markup
 
 STAGES = {
     "synthetic": "making videos",
@@ -65,7 +66,7 @@ def print_summary(report: SynthReport, console: Console) -> None:
     c = report.counts
     s = report.stats
     for f in report.failures[:20]:
-        console.print(f"[yellow]skipped[/] {f['path']}: {f['reason']}")
+        console.print(f"[yellow]skipped[/] {markup(f['path'])}: {markup(f['reason'])}")
     if len(report.failures) > 20:
         console.print(f"... and {len(report.failures) - 20} more (stats.json lists them all)")
     console.print(

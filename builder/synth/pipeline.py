@@ -232,7 +232,7 @@ class Synth:
         hit = known.get(str(path))
         if hit and hit[:2] == (st.st_size, st.st_mtime):
             return hit[2]
-        return content_hash(path)
+        return content_hash(path, st.st_size)
 
     def extract_features(self) -> dict[str, tuple[CorpusEntry, str, str]]:
         """Features of every entry not done yet; returns qid -> (entry, video, music key)

@@ -81,10 +81,7 @@ class ChatManager:
         directory = Path(self.settings.catalog_path).expanduser()
         try:
             with Catalog.open(directory, readonly=True) as cat:
-                if cat.count() == 0:
-                    raise NoCatalogError(
-                        cat.directory, f"the music catalog in {cat.directory} holds no tracks"
-                    )
+                cat.require_tracks()
                 return cat.directory
         except CatalogError as exc:
             raise NoCatalogError(directory, str(exc)) from None
@@ -165,12 +162,7 @@ class ChatManager:
     def resume(self, session_id: str) -> Session:
         with self._lock:
             engine = self._engine()
-            if session_id == "last":
-                listed = engine.store.list(limit=1)
-                if not listed:
-                    raise MuseChatError("there is no saved session to resume")
-                session_id = listed[0]["id"]
-            self.session = engine.resume(session_id)
+            self.session = engine.resume(session_id)  # "last" is the latest one
             self.notes.extend(n for n in engine.notes if n not in self.notes)
             return self.session
 

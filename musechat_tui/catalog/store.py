@@ -32,6 +32,7 @@ from musechat_tui.catalog import schema
 from musechat_tui.catalog.lock import CatalogLock
 from musechat_tui.encoders.base import Label
 from musechat_tui.errors import MuseChatError
+from musechat_tui.sqltext import TEXT_PARAM, read_text, sql_text
 
 DB_FILE = "catalog.sqlite"
 INDEX_FILE = "tracks.hnsw"
@@ -49,6 +50,35 @@ class CatalogMissingError(CatalogError):
         super().__init__(
             f"no music catalog in {directory}: build one with "
             "`musechat-builder index MUSIC_DIR` (or `musechat-builder demo` for the demo library)"
+        )
+
+
+class CatalogDamagedError(CatalogError):
+    """catalog.sqlite is damaged (SQLite says malformed or not a database) or empty."""
+
+    def __init__(self, db_path: Path, detail: str, advice: str | None = None) -> None:
+        self.db_path = db_path
+        advice = advice or "`musechat-builder verify --repair` recovers what can be read"
+        super().__init__(f"{db_path}: the catalog is damaged ({detail}); {advice}")
+
+
+# Damage is checked on open (PRAGMA quick_check) while that is cheap: a few ms per MB.
+QUICK_CHECK_MAX_BYTES = 64 << 20
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """SQLite's own words for a damaged file (not a lock, a constraint or a bad query)."""
+    text = str(exc).lower()
+    # ("file is not a database" is no catalog at all: reported as such, not as damage.)
+    return isinstance(exc, sqlite3.DatabaseError) and ("malformed" in text or "corrupt" in text)
+
+
+class CatalogEmptyError(CatalogError):
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        super().__init__(
+            f"the catalog {directory} holds no tracks: index a music folder with "
+            "`musechat-builder index MUSIC_DIR`"
         )
 
 
@@ -83,6 +113,11 @@ def update_checksum(h: Any, ids: np.ndarray, vecs: np.ndarray) -> None:
     rows = np.empty(len(ids), dtype=[("id", "<i8"), ("v", "<f4", (vecs.shape[1],))])
     rows["id"], rows["v"] = ids, vecs
     h.update(rows.tobytes())
+
+
+# The tracks INSERT's placeholders: text that may come from file names as TEXT_PARAM (path,
+# title, artist, album, description), the rest plain.
+TRACK_PARAMS = ", ".join(TEXT_PARAM if i in (0, 4, 5, 6, 16) else "?" for i in range(18))
 
 
 def _json_ids(ids: Iterable[int]) -> str:
@@ -124,10 +159,16 @@ class TrackRecord:
 
 def _locked(method: _F) -> _F:
     # One connection per Catalog; the RLock lets UI worker threads share it safely.
+    # A damaged file surfaces as one CatalogDamagedError, whatever query met it first.
     @functools.wraps(method)
     def wrapper(self: Catalog, *args: Any, **kwargs: Any) -> Any:
         with self._mutex:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                if _is_damage(exc):
+                    raise CatalogDamagedError(self.db_path, str(exc)) from None
+                raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -169,6 +210,18 @@ class Catalog:
             if not create:
                 raise CatalogMissingError(directory)
             directory.mkdir(parents=True, exist_ok=True)
+        elif (
+            not create
+            and db_path.stat().st_size == 0
+            and not db_path.with_name(db_path.name + "-wal").exists()
+        ):
+            # An empty file is no catalog: never let a writer turn it into an empty one
+            # and report success (`index` may: it is about to fill it).
+            raise CatalogDamagedError(
+                db_path,
+                "the file is empty, 0 bytes",
+                "build it again with `musechat-builder index MUSIC_DIR --rebuild`",
+            )
         holder: CatalogLock | None = None
         if lock if lock is not None else not readonly:
             holder = CatalogLock(directory)
@@ -195,6 +248,7 @@ class Catalog:
             )
         else:
             conn = sqlite3.connect(str(db_path), timeout=timeout, check_same_thread=False)
+        conn.text_factory = read_text
         db = Database(conn, execute_plugins=False)
         db.execute(f"PRAGMA busy_timeout = {schema.BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
@@ -212,7 +266,15 @@ class Catalog:
                 db.execute("PRAGMA synchronous = FULL")
                 schema.migrations.apply(db)
             applied = {m.name for m in schema.migrations.applied(db)}
+            if db_path.stat().st_size <= QUICK_CHECK_MAX_BYTES:
+                found = [r[0] for r in db.execute("PRAGMA quick_check(5)")]
+                if found != ["ok"]:
+                    lines = [x for r in found for x in r.splitlines() if not x.startswith("***")]
+                    more = f", and {len(lines) - 1} more" if len(lines) > 1 else ""
+                    raise CatalogDamagedError(db_path, f"SQLite finds {lines[0]}{more}")
         except sqlite3.DatabaseError as exc:
+            if _is_damage(exc):
+                raise CatalogDamagedError(db_path, str(exc)) from None
             raise CatalogError(f"{db_path}: not a usable MuseChat catalog ({exc})") from None
         known = set(schema.known_migrations())
         if readonly and not applied:
@@ -337,10 +399,10 @@ class Catalog:
         new = (records[0].encoder, records[0].dim)
         # The catalog's space, ignoring the rows this batch replaces (so re-indexing the
         # only track of a catalog with a new encoder is still refused unless all go).
+        self._batch_paths(replaced)
         row = self.db.execute(
             "SELECT encoder, length(embedding) / 4 FROM tracks "
-            "WHERE path NOT IN (SELECT value FROM json_each(?)) LIMIT 1",
-            [json.dumps(sorted(replaced))],
+            "WHERE path NOT IN (SELECT path FROM temp.batch_paths) LIMIT 1"
         ).fetchone()
         if row and (row[0], int(row[1])) != new:
             raise EncoderMismatchError(
@@ -363,17 +425,12 @@ class Catalog:
         if not recs:
             return []
         now = utc_now()
-        paths = json.dumps([r.path for r in recs])
         ids: list[int] = []
         with self.db.atomic():
-            self._check_space(recs, {r.path for r in recs})
+            self._check_space(recs, {r.path for r in recs})  # fills temp.batch_paths
             conn = self.db.conn
-            conn.execute(
-                "DELETE FROM tracks WHERE path IN (SELECT value FROM json_each(?))", [paths]
-            )
-            conn.execute(
-                "DELETE FROM failures WHERE path IN (SELECT value FROM json_each(?))", [paths]
-            )
+            conn.execute("DELETE FROM tracks WHERE path IN (SELECT path FROM temp.batch_paths)")
+            conn.execute("DELETE FROM failures WHERE path IN (SELECT path FROM temp.batch_paths)")
             segments: list[tuple[int, int, float, bytes]] = []
             tags: list[tuple[int, str, str, float, int]] = []
             for r in recs:
@@ -381,15 +438,15 @@ class Catalog:
                     "INSERT INTO tracks (path, size, mtime, content_hash, title, artist, album,"
                     " year, duration, window_start, bpm, energy, energy_curve, embedding,"
                     " encoder, indexed_at, description, text_embedding)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f" VALUES ({TRACK_PARAMS})",
                     (
-                        r.path,
+                        sql_text(r.path),
                         int(r.size),
                         float(r.mtime),
                         r.content_hash,
-                        r.title,
-                        r.artist,
-                        r.album,
+                        sql_text(r.title),
+                        sql_text(r.artist),
+                        sql_text(r.album),
                         None if r.year is None else int(r.year),
                         float(r.duration),
                         float(r.window_start),
@@ -399,7 +456,7 @@ class Catalog:
                         _blob(r.embedding),
                         r.encoder,
                         now,
-                        r.description,
+                        sql_text(r.description),
                         _blob(r.text_embedding),
                     ),
                 )
@@ -432,15 +489,25 @@ class Catalog:
     def remove_paths(self, paths: Iterable[str]) -> int:
         """Drop the tracks (and failures) of files that are gone; returns tracks removed."""
         self._require_writable()
-        arg = json.dumps(list(paths))
         with self.db.atomic():
+            self._batch_paths(paths)
             n = self.db.conn.execute(
-                "DELETE FROM tracks WHERE path IN (SELECT value FROM json_each(?))", [arg]
+                "DELETE FROM tracks WHERE path IN (SELECT path FROM temp.batch_paths)"
             ).rowcount
             self.db.conn.execute(
-                "DELETE FROM failures WHERE path IN (SELECT value FROM json_each(?))", [arg]
+                "DELETE FROM failures WHERE path IN (SELECT path FROM temp.batch_paths)"
             )
         return n
+
+    def _batch_paths(self, paths: Iterable[str]) -> None:
+        """Fill temp.batch_paths with `paths` (exact bytes), for set queries on paths."""
+        conn = self.db.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS batch_paths (path TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.batch_paths")
+        conn.executemany(
+            f"INSERT OR IGNORE INTO temp.batch_paths (path) VALUES ({TEXT_PARAM})",
+            [(sql_text(p),) for p in paths],
+        )
 
     @_locked
     def record_failures(
@@ -459,15 +526,16 @@ class Catalog:
             return
         with self.db.atomic():
             self.db.conn.executemany(
-                "INSERT INTO failures (path, reason, size, mtime, at) VALUES (?,?,?,?,?) "
+                "INSERT INTO failures (path, reason, size, mtime, at) "
+                f"VALUES ({TEXT_PARAM}, {TEXT_PARAM}, ?, ?, ?) "
                 "ON CONFLICT(path) DO UPDATE SET reason=excluded.reason, size=excluded.size, "
                 "mtime=excluded.mtime, at=excluded.at",
-                rows,
+                [(sql_text(p), sql_text(r), s, m, at) for p, r, s, m, at in rows],
             )
             if drop_tracks:
+                self._batch_paths(r[0] for r in rows)
                 self.db.conn.execute(
-                    "DELETE FROM tracks WHERE path IN (SELECT value FROM json_each(?))",
-                    [json.dumps([r[0] for r in rows])],
+                    "DELETE FROM tracks WHERE path IN (SELECT path FROM temp.batch_paths)"
                 )
 
     @_locked
@@ -502,6 +570,14 @@ class Catalog:
     @_locked
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM tracks").fetchone()[0])
+
+    def require_tracks(self) -> int:
+        """The number of tracks; CatalogEmptyError when there are none (every command that
+        recommends or searches needs some)."""
+        n = self.count()
+        if n == 0:
+            raise CatalogEmptyError(self.directory)
+        return n
 
     @_locked
     def ids(self) -> np.ndarray:
@@ -718,6 +794,11 @@ class Catalog:
                 state = "missing"
             elif size != row["file_size"]:
                 state = "corrupt"
+            elif size <= QUICK_CHECK_MAX_BYTES:  # cheap enough to read: check the content
+                from musechat_tui.catalog.vector_index import file_digest
+
+                if file_digest(self.index_path) != row["file_hash"]:
+                    state = "corrupt"
         if state == "current" and pending:
             state = "stale"
         return {

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from musechat_tui.analysis import VideoAnalysis, analyse_video
-from musechat_tui.catalog import Catalog, VectorIndex
+from musechat_tui.catalog import Catalog, CatalogError, VectorIndex
 from musechat_tui.config import Settings
 from musechat_tui.encoders import build_image_encoder, build_text_encoder
 from musechat_tui.engine.constraints import (
@@ -93,13 +93,12 @@ class ChatEngine:
     ) -> None:
         self.settings = settings
         self.catalog = Catalog.open(catalog_dir or settings.catalog_path, readonly=True)
-        self.pool = TrackPool.load(self.catalog)
-        if len(self.pool) == 0:
+        try:
+            self.catalog.require_tracks()
+        except CatalogError:
             self.catalog.close()
-            raise EngineError(
-                f"the catalog {self.catalog.directory} holds no tracks: index a music folder "
-                "with `musechat-builder index MUSIC_DIR`"
-            )
+            raise
+        self.pool = TrackPool.load(self.catalog)
         self.names = NameBook.build(
             self.pool.distinct_artists(),
             dict(zip(self.pool.ids.tolist(), self.pool.titles, strict=True)),
@@ -181,12 +180,13 @@ class ChatEngine:
             analysis = (
                 video
                 if isinstance(video, VideoAnalysis)
-                else analyse_video(Path(video), self.settings, self.image_encoder)
+                else analyse_video(Path(video).absolute(), self.settings, self.image_encoder)
             )
             features = VideoFeatures.from_analysis(analysis)
         return self.store.create(features, str(self.catalog.directory), self.scorer.name)
 
     def resume(self, session_id: str) -> Session:
+        """A saved session ("last": the latest one)."""
         session = self.store.load(session_id)
         if session.catalog != str(self.catalog.directory):
             self.notes.append(

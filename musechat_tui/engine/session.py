@@ -12,6 +12,7 @@ at once, one transaction per turn.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sqlite_utils import Database, Migrations
@@ -27,6 +28,10 @@ from sqlite_utils import Database, Migrations
 from musechat_tui.engine.constraints import Preferences
 from musechat_tui.engine.video import VideoFeatures
 from musechat_tui.errors import MuseChatError
+from musechat_tui.sqltext import TEXT_PARAM, read_text, sql_text
+
+if TYPE_CHECKING:
+    from musechat_tui.config import Settings
 
 SESSIONS_FILE = "sessions.sqlite"
 FeedbackKind = Literal["shown", "accepted", "rejected", "restored"]
@@ -213,6 +218,7 @@ class SessionStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
+            conn.text_factory = read_text  # video paths may be any bytes
             self.db = Database(conn, execute_plugins=False)
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.enable_wal()
@@ -243,22 +249,25 @@ class SessionStore:
 
     # ------------------------------------------------------------------ writes
     def create(self, video: VideoFeatures, catalog: str, scorer: str) -> Session:
+        # Absolute paths: a session resumed from another folder still finds its video.
+        video.path = os.path.abspath(video.path)
+        catalog = os.path.abspath(catalog)
         session = Session(secrets.token_hex(4), video, catalog, scorer)
         emb = np.ascontiguousarray(video.embeddings, dtype="<f4")
         with self._tx() as c:
             c.execute(
                 "INSERT INTO sessions (id, created_at, updated_at, video_path, video_json, "
                 "video_embeddings, video_dim, catalog, scorer, preferences) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"VALUES (?,?,?,{TEXT_PARAM},?,?,?,{TEXT_PARAM},?,?)",
                 [
                     session.id,
                     session.created_at,
                     session.created_at,
-                    video.path,
+                    sql_text(video.path),
                     video.to_json(),
                     emb.tobytes(),
                     int(emb.shape[1]) if emb.ndim == 2 else 0,
-                    catalog,
+                    sql_text(catalog),
                     scorer,
                     session.preferences.to_json(),
                 ],
@@ -343,7 +352,24 @@ class SessionStore:
         keys = ("id", "created_at", "updated_at", "video", "catalog", "scorer", "turns", "last_ask")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    def resolve(self, session_id: str) -> str:
+        """`session_id`, or the latest session's id for "last"."""
+        if session_id != "last":
+            return session_id
+        listed = self.list(limit=1)
+        if not listed:
+            raise SessionError(f"there is no saved session to resume in {self.path}")
+        return str(listed[0]["id"])
+
+    def catalog_of(self, session_id: str) -> str | None:
+        """The catalog folder the session was started on (None: no such session)."""
+        row = self.db.execute(
+            "SELECT catalog FROM sessions WHERE id = ?", [self.resolve(session_id)]
+        ).fetchone()
+        return row[0] if row else None
+
     def load(self, session_id: str) -> Session:
+        session_id = self.resolve(session_id)
         row = self.db.execute(
             "SELECT id, created_at, video_json, video_embeddings, video_dim, catalog, scorer, "
             "preferences FROM sessions WHERE id = ?",
@@ -406,3 +432,14 @@ class SessionStore:
         )
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]
+
+
+def resume_settings(settings: Settings, session_id: str) -> Settings:
+    """The settings to resume `session_id` ("last": the latest session) with: the catalog
+    the session was started on, while that folder still exists (an explicit --catalog is
+    passed by not calling this)."""
+    with SessionStore.in_data_dir(settings.data_dir) as store:
+        catalog = store.catalog_of(session_id)
+    if catalog and Path(catalog).is_dir():
+        return settings.model_copy(update={"catalog_dir": Path(catalog)})
+    return settings

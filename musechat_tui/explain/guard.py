@@ -55,6 +55,10 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text)
 
 
+BACKOFF_S = 60.0  # after a backend failure; doubled after each failed retry
+BACKOFF_MAX_S = 600.0
+
+
 class GuardedExplainer:
     def __init__(
         self,
@@ -68,6 +72,21 @@ class GuardedExplainer:
         self.timeout_s = timeout_s
         self.first_token_timeout_s = min(first_token_timeout_s, timeout_s)
         self.vocabulary = load_tag_vocabulary() if vocabulary is None else vocabulary
+        # A backend that failed (timed out, refused, crashed) is not asked again until
+        # `_retry_at`: each turn meanwhile gets the template at once, not another timeout.
+        self._failures = 0
+        self._retry_at = 0.0
+        self._last_failure = ""
+
+    def _backed_off(self) -> float:
+        """Seconds until the failed backend is tried again (0: try it now)."""
+        return max(0.0, self._retry_at - time.monotonic())
+
+    def _failed(self, failure: str) -> None:
+        self._failures += 1
+        delay = min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (self._failures - 1))
+        self._retry_at = time.monotonic() + delay
+        self._last_failure = failure
 
     @property
     def id(self) -> str:
@@ -92,11 +111,18 @@ class GuardedExplainer:
         recommendations; the previous track in `facts` is always included."""
         others = list(others)
         start = time.monotonic()
-        if isinstance(self.explainer, TemplateExplainer):
+        wait = self._backed_off()
+        if isinstance(self.explainer, TemplateExplainer) or wait:
             text = template_text(facts)
             for word in _words(text):
                 yield Token(word)
-            yield Done(text, "template", elapsed_s=time.monotonic() - start)
+            note = (
+                f"The LLM failed earlier ({self._last_failure}); showing the template "
+                f"explanation until it is tried again in {wait:.0f} s."
+                if wait
+                else None
+            )
+            yield Done(text, "template", note=note, elapsed_s=time.monotonic() - start)
             return
 
         pieces: queue.Queue[tuple[str, str | None]] = queue.Queue()
@@ -142,12 +168,14 @@ class GuardedExplainer:
         if failure is None and not text:
             failure = "it returned no text"
         if failure is not None:
+            self._failed(failure)
             fallback = template_text(facts)
             yield Replace(fallback, f"{self.id} failed: {failure}")
             note = f"The LLM failed ({failure}); showing the template explanation."
             yield Done(fallback, "template", note=note, **stats)  # type: ignore[arg-type]
             return
 
+        self._failures = 0  # it answered: back to normal
         grounding = check_grounding(text, facts, others, self.vocabulary)
         if not grounding.ok:
             fallback = template_text(facts)

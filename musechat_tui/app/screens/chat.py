@@ -28,7 +28,6 @@ from textual.widgets import DataTable, Footer, Header, Input
 from musechat_tui.app import commands
 from musechat_tui.app import messages as m
 from musechat_tui.app.manager import ChatManager, NoCatalogError
-from musechat_tui.app.sanitize import clean
 from musechat_tui.app.widgets import (
     Busy,
     ChatLog,
@@ -40,6 +39,7 @@ from musechat_tui.app.widgets import (
 from musechat_tui.app.widgets.common import clock
 from musechat_tui.app.workers import Cancelled, cancelled, detached, spawn
 from musechat_tui.errors import MediaError, MuseChatError
+from musechat_tui.sanitize import clean
 
 if TYPE_CHECKING:
     from musechat_tui.engine import Recommendation, Session, Turn

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from musechat_tui.app.sanitize import clean
+from musechat_tui.sanitize import clean
 
 
 class ConfirmScreen(ModalScreen[bool]):

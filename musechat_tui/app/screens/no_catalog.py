@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from musechat_tui.app.sanitize import clean
+from musechat_tui.sanitize import clean
 
 
 def how_to(directory: Path, detail: str) -> Text:

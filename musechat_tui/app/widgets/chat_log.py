@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from musechat_tui.app.sanitize import clean
+from musechat_tui.sanitize import clean
 
 if TYPE_CHECKING:
     from musechat_tui.engine import Turn

@@ -11,8 +11,8 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Static
 
-from musechat_tui.app.sanitize import clean
 from musechat_tui.app.widgets.common import clock
+from musechat_tui.sanitize import clean
 
 if TYPE_CHECKING:
     import numpy as np

@@ -12,8 +12,8 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
-from musechat_tui.app.sanitize import clean
 from musechat_tui.app.widgets.common import clock
+from musechat_tui.sanitize import clean
 
 if TYPE_CHECKING:
     from musechat_tui.engine import Recommendation, Turn

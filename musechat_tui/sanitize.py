@@ -1,4 +1,5 @@
-"""Make text from files safe to show in a terminal.
+"""Make text from files safe to show in a terminal: the one sanitiser for the TUI and for
+every command's human output (`--json` stays exact).
 
 Titles, artists and tags come from files a stranger may have made; LLM output and error
 messages can quote them. A raw ESC, BEL or C1 byte that reaches the terminal can retitle
@@ -33,11 +34,21 @@ def _allowed(ch: str) -> bool:
     return ch in "\n\t" or unicodedata.category(ch) != "Cc"
 
 
+def readable(text: str) -> str:
+    """`text` with the bytes of a non-UTF-8 file name (surrogate escapes) shown as \\xNN,
+    so it can be printed, encoded and tokenised like any other text."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # surrogates that are not escaped bytes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def clean(text: object, *, keep_newlines: bool = False, limit: int | None = None) -> str:
-    """`text` without escape sequences, control characters or bidi overrides. Tabs become
-    spaces; newlines are kept only with `keep_newlines` (else they become spaces, so a
-    one-line field stays one line). `limit` cuts overly long values (with an ellipsis)."""
-    s = "" if text is None else str(text)
+    """`text` without escape sequences, control characters or bidi overrides, and with
+    undecodable file-name bytes shown as \\xNN. Tabs become spaces; newlines are kept only
+    with `keep_newlines` (else they become spaces, so a one-line field stays one line).
+    `limit` cuts overly long values (with an ellipsis)."""
+    s = readable("" if text is None else str(text))
     s = _ESCAPES.sub("", s)
     s = s.replace("\r\n", "\n").replace("\r", "\n").translate(_BIDI)
     s = "".join(ch for ch in s if _allowed(ch)).replace("\t", " ")
@@ -51,3 +62,16 @@ def clean(text: object, *, keep_newlines: bool = False, limit: int | None = None
 def clean_all(items: object, **kw: object) -> list[str]:
     """`clean` over a list (tags)."""
     return [clean(i, **kw) for i in (items or [])]  # type: ignore[union-attr, arg-type]
+
+
+def terminal(text: object) -> str:
+    """A line (or lines) of a command's human output: `clean`, newlines kept."""
+    return clean(text, keep_newlines=True)
+
+
+def markup(text: object) -> str:
+    """A value for rich console markup: `clean`, and its square brackets escaped so a file
+    named "[bold]x" prints as it is."""
+    from rich.markup import escape
+
+    return escape(clean(text))
