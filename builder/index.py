@@ -13,9 +13,7 @@ every r-th) and sends the results to the main process, the only writer.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +35,7 @@ from musechat_tui.catalog import Catalog, CatalogDamagedError, TrackRecord, Vect
 from musechat_tui.config import Settings
 from musechat_tui.encoders import AudioEncoder, build_audio_encoder, build_text_encoder
 from musechat_tui.errors import MuseChatError
+from musechat_tui.media.files import NotRegularFileError, content_hash, regular_file_stat
 from musechat_tui.sanitize import readable
 
 MEDIA_EXTENSIONS = frozenset(
@@ -127,42 +126,6 @@ def walk_media(root: Path, errors: list[tuple[str, str]]) -> Iterator[Path]:
             path = Path(dirpath) / name
             if path.suffix.lower() in MEDIA_EXTENSIONS and not name.startswith("."):
                 yield path
-
-
-class NotRegularFileError(OSError):
-    """A FIFO, device, socket or folder where a media file was expected."""
-
-
-def regular_file_stat(path: Path) -> os.stat_result:
-    """`stat` of what `path` names (symlinks followed); NotRegularFileError unless it is a
-    regular file, so a FIFO (which blocks on open) or a device (an endless stream) is never
-    opened."""
-    st = path.stat()
-    if not stat.S_ISREG(st.st_mode):
-        kind = (
-            "a FIFO" if stat.S_ISFIFO(st.st_mode)
-            else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
-            else "a socket" if stat.S_ISSOCK(st.st_mode)
-            else "not a regular file"
-        )  # fmt: skip
-        raise NotRegularFileError(f"{kind}, not a media file: skipped")
-    return st
-
-
-def content_hash(path: Path, size: int, chunk: int = 1 << 20) -> str:
-    """Hash of the file's first `size` bytes (its size when looked at): opened without
-    blocking and checked to still be a regular file, and never read past that size, so a
-    file swapped for a FIFO or one that grows without end cannot stall the indexer."""
-    h = hashlib.blake2b(digest_size=16)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotRegularFileError("not a regular file any more: skipped")
-        left = size
-        while left > 0 and (block := f.read(min(chunk, left))):
-            h.update(block)
-            left -= len(block)
-    return h.hexdigest()
 
 
 def plan(

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from builder.index import content_hash
 from builder.synth.candidates import Pick, Want, pick_candidates, quartet_rng
 from builder.synth.corpus import CorpusEntry, assign_splits, read_corpus
 from builder.synth.facts import TrackFacts, identity
@@ -52,6 +51,7 @@ from musechat_tui.dataset import (
     VideoItem,
 )
 from musechat_tui.errors import MuseChatError
+from musechat_tui.media.files import content_hash
 
 DATASET_VERSION = 1
 ProgressFn = Callable[[str, int, int, str], None]  # stage, done, total, current item

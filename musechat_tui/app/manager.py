@@ -126,10 +126,16 @@ class ChatManager:
         return info
 
     def analyse(self, path: Path) -> VideoAnalysis:
-        """Sample and encode frames (the image encoder loads on first use)."""
-        from musechat_tui.analysis import analyse_video
+        """Sample and encode frames (the image encoder loads on first use), or take the
+        analysis from the cache when this video was analysed before."""
+        from musechat_tui.analysis_cache import analyse_cached
+        from musechat_tui.encoders import image_encoder_id
 
-        analysis = analyse_video(Path(path), self.settings, self.image_encoder())
+        loaded = self._image_encoder
+        encoder_id = loaded.id if loaded is not None else image_encoder_id(self.settings)
+        analysis = analyse_cached(
+            Path(path).absolute(), self.settings, self.image_encoder, encoder_id
+        )
         self.analysis = analysis
         return analysis
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from musechat_tui.config import Settings
 
 __all__ = [
+    "image_encoder_id",
     "AudioEncoder",
     "AudioFeatures",
     "ImageEncoder",
@@ -40,6 +41,17 @@ def build_image_encoder(settings: Settings) -> ImageEncoder:
     from musechat_tui.encoders.efficientnet import EfficientNetLite0Encoder
 
     return EfficientNetLite0Encoder(batch_size=settings.batch_size, threads=settings.threads)
+
+
+def image_encoder_id(settings: Settings) -> str:
+    """The id `build_image_encoder(settings)` will have, without loading any weights."""
+    if settings.image_encoder == "clip":
+        from musechat_tui.encoders.clip import model_id
+
+        return model_id("clip-image", settings.clip_model)
+    from musechat_tui.encoders.efficientnet import EfficientNetLite0Encoder
+
+    return EfficientNetLite0Encoder.id
 
 
 def build_text_encoder(settings: Settings) -> TextEncoder:

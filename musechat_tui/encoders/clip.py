@@ -54,7 +54,7 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _model_id(prefix: str, model: str) -> str:
+def model_id(prefix: str, model: str) -> str:
     """Stable id for catalogs: the hub id, or the folder name of a local checkpoint."""
     name = Path(model).expanduser().name if _looks_like_path(model) else model
     return f"{prefix}:{name}"
@@ -151,7 +151,7 @@ class ClipImageEncoder(ImageEncoder):
         self._model = freeze(loaded["model"])
         self._processor = loaded["processor"]
         self.model = model
-        self.id = _model_id("clip-image", model)
+        self.id = model_id("clip-image", model)
         self.dim = int(self._model.config.projection_dim)
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
@@ -191,7 +191,7 @@ class ClipTextEncoder(TextEncoder):
         self._model = freeze(loaded["model"])
         self._tokenizer = loaded["tokenizer"]
         self.model = model
-        self.id = _model_id("clip-text", model)
+        self.id = model_id("clip-text", model)
         config = self._model.config
         self.dim = int(config.projection_dim)
         self.token_dim = int(config.hidden_size)

@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from musechat_tui.analysis import VideoAnalysis, analyse_video
+from musechat_tui.analysis import VideoAnalysis
+from musechat_tui.analysis_cache import analyse_cached
 from musechat_tui.catalog import Catalog, CatalogError, VectorIndex
 from musechat_tui.config import Settings
-from musechat_tui.encoders import build_image_encoder, build_text_encoder
+from musechat_tui.encoders import build_image_encoder, build_text_encoder, image_encoder_id
 from musechat_tui.engine.constraints import (
     Plan,
     Preferences,
@@ -145,12 +146,7 @@ class ChatEngine:
     def image_encoder_id(self) -> str:
         if self._image_encoder is not None:
             return self._image_encoder.id
-        from musechat_tui.encoders.efficientnet import EfficientNetLite0Encoder
-
-        # The id without loading weights (CLIP ids depend on the model folder: load it).
-        if self.settings.image_encoder == "efficientnet-lite0":
-            return EfficientNetLite0Encoder.id
-        return self.image_encoder.id
+        return image_encoder_id(self.settings)  # without loading weights
 
     @property
     def explainer(self) -> Any:
@@ -180,7 +176,12 @@ class ChatEngine:
             analysis = (
                 video
                 if isinstance(video, VideoAnalysis)
-                else analyse_video(Path(video).absolute(), self.settings, self.image_encoder)
+                else analyse_cached(
+                    Path(video).absolute(),
+                    self.settings,
+                    lambda: self.image_encoder,
+                    self.image_encoder_id,
+                )
             )
             features = VideoFeatures.from_analysis(analysis)
         return self.store.create(features, str(self.catalog.directory), self.scorer.name)

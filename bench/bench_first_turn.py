@@ -1,0 +1,102 @@
+"""First-turn benchmark: how long from typing the command to the first recommendation, for a
+2-minute 1280x720 H.264 video (30 fps, the encoder's default keyframe interval).
+
+Each end-to-end run is a fresh process, `musechat-tui VIDEO --json --no-explain`, timed
+from start to output: the first open of the video (nothing cached: decode, image model,
+scoring) and a reopen (the analysis cache). In the same run, the limits: decoding only the
+frames the sampler takes, and the image encoder only on those frames (model loaded
+beforehand); the end-to-end time is reported against their sum.
+
+    nice .venv/bin/python bench/bench_first_turn.py --catalog DIR [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+
+def make_video(path: Path) -> Path:
+    import media_factory as mf
+
+    if not path.exists():
+        print("writing a 2-minute 1280x720 30 fps video ...", flush=True)
+        mf.make_video(path, duration=120.0, fps=30, size=(1280, 720), pattern="texture")
+    return path
+
+
+def end_to_end(video: Path, catalog: Path, data: Path) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "musechat-tui"), str(video), "--json", "--no-explain",
+         "--catalog", str(catalog), "--data-dir", str(data)],
+        capture_output=True, text=True, env={**os.environ, "MUSECHAT_EXPLAINER": "template"},
+    )  # fmt: skip
+    took = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-2000:])
+    return took
+
+
+def limits(video: Path) -> tuple[float, float, int]:
+    """(decode-only s, encoder-only s, frames) for the frames the analysis samples."""
+    import numpy as np
+
+    from musechat_tui.config import load_settings
+    from musechat_tui.encoders import build_image_encoder
+    from musechat_tui.media import probe, sample_frames
+
+    settings = load_settings(Path("/nonexistent.toml"))
+    info = probe(video)
+    fps = min(settings.fps, settings.max_video_frames / float(info.duration or 1.0))
+    t0 = time.perf_counter()
+    frames = list(sample_frames(video, fps=fps, size=256, max_frames=settings.max_video_frames))
+    decode = time.perf_counter() - t0
+    encoder = build_image_encoder(settings)
+    images = np.stack([f.image for f in frames])
+    encoder.encode_and_label(images[:4], k=5)  # warm-up
+    t0 = time.perf_counter()
+    encoder.encode_and_label(images, k=5)
+    return decode, time.perf_counter() - t0, len(frames)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalog", type=Path, required=True)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench_first_"))
+    work.mkdir(parents=True, exist_ok=True)
+    video = make_video(work / "first_turn_720p.mp4")
+    decode, encode, n = limits(video)
+    firsts, reopens = [], []
+    for _ in range(args.runs):
+        data = work / "data"
+        shutil.rmtree(data, ignore_errors=True)  # nothing cached
+        firsts.append(end_to_end(video, args.catalog, data))
+        reopens.append(end_to_end(video, args.catalog, data))
+    first, reopen = statistics.median(firsts), statistics.median(reopens)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"### First recommendation, 2-min 720p video, median of {args.runs} (load {load})\n")
+    print("| step | time |")
+    print("|---|---:|")
+    print(f"| limit: decode only, the {n} sampled frames | {decode:.2f} s |")
+    print(f"| limit: image encoder only, {n} frames | {encode:.2f} s |")
+    print(f"| **cold start to first recommendation (`--json`)** | **{first:.2f} s** |")
+    print(f"| end to end / (decode + encoder) | {first / (decode + encode):.2f} |")
+    print(f"| **reopening the same video (analysis cache)** | **{reopen:.2f} s** |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Video analyses kept on disk, so reopening a video (or resuming its chat) skips decoding
+and the image encoder: the image model is not even loaded on a hit.
+
+The key is the video's content hash with everything the analysis depends on (frame rate,
+frame cap, image encoder, cache format), so a changed file or other settings miss. Entries
+are one .npz each (no pickles), written through a temp file; an unreadable entry is a miss
+and is removed. The oldest entries go beyond `MAX_ENTRIES`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from musechat_tui.analysis import VideoAnalysis, analyse_video
+from musechat_tui.config import Settings
+from musechat_tui.encoders.base import ImageEncoder, Label
+from musechat_tui.media import probe
+from musechat_tui.media.files import content_hash, regular_file_stat
+
+FORMAT = 1
+MAX_ENTRIES = 200
+N_THUMBNAILS = 6
+
+
+class AnalysisCache:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> AnalysisCache:
+        return cls(Path(data_dir) / "cache" / "video-analysis")
+
+    def key(self, video: Path, settings: Settings, encoder_id: str) -> str:
+        size = regular_file_stat(video).st_size
+        parts = {
+            "format": FORMAT,
+            "content": content_hash(video, size),
+            "fps": settings.fps,
+            "max_video_frames": settings.max_video_frames,
+            "encoder": encoder_id,
+            "thumbnails": N_THUMBNAILS,
+        }
+        return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+    def _file(self, key: str) -> Path:
+        return self.folder / f"{key}.npz"
+
+    def get(self, key: str, video: Path) -> VideoAnalysis | None:
+        path = self._file(key)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                thumbs = [z[f"thumb{i}"] for i in range(int(meta["thumbnails"]))]
+                return VideoAnalysis(
+                    path=video,
+                    info=probe(video),
+                    frame_times=z["frame_times"],
+                    embeddings=z["embeddings"],
+                    labels=[Label(n, float(s)) for n, s in meta["labels"]],
+                    brightness=float(meta["brightness"]),
+                    colourfulness=float(meta["colourfulness"]),
+                    motion=float(meta["motion"]),
+                    encoder=str(meta["encoder"]),
+                    thumbnails=thumbs,
+                )
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+            path.unlink(missing_ok=True)  # damaged: recompute
+            return None
+
+    def put(self, key: str, analysis: VideoAnalysis) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "labels": [[label.name, label.score] for label in analysis.labels],
+            "brightness": analysis.brightness,
+            "colourfulness": analysis.colourfulness,
+            "motion": analysis.motion,
+            "encoder": analysis.encoder,
+            "thumbnails": len(analysis.thumbnails),
+        }
+        thumbs = {f"thumb{i}": t for i, t in enumerate(analysis.thumbnails)}
+        tmp = self.folder / f".{key}.{os.getpid()}.part.npz"
+        try:
+            np.savez(
+                tmp,
+                meta=np.array(json.dumps(meta)),
+                frame_times=analysis.frame_times,
+                embeddings=analysis.embeddings,
+                **thumbs,
+            )
+            os.replace(tmp, self._file(key))
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk costs the cache, never the chat
+            return
+        self._prune()
+
+    def _prune(self) -> None:
+        entries = sorted(self.folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-MAX_ENTRIES]:
+            old.unlink(missing_ok=True)
+
+
+def analyse_cached(
+    video: Path,
+    settings: Settings,
+    encoder: Callable[[], ImageEncoder],
+    encoder_id: str,
+) -> VideoAnalysis:
+    """`analyse_video`, from the cache when this very file was analysed with these settings;
+    `encoder()` is only called (and the image model only loaded) on a miss."""
+    cache = AnalysisCache.in_data_dir(settings.data_dir)
+    try:
+        key = cache.key(video, settings, encoder_id)
+    except OSError:
+        key = None  # unreadable or not a regular file: analyse_video says why
+    if key is not None and (hit := cache.get(key, video)) is not None:
+        return hit
+    analysis = analyse_video(video, settings, encoder(), n_thumbnails=N_THUMBNAILS)
+    if key is not None:
+        cache.put(key, analysis)
+    return analysis

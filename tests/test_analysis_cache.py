@@ -1,0 +1,71 @@
+"""The video analysis cache: a second open of the same file comes from disk without the
+image model; a changed file, other settings or a damaged entry are misses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import media_factory as mf
+import numpy as np
+import pytest
+
+from musechat_tui.analysis_cache import AnalysisCache, analyse_cached
+from musechat_tui.config import load_settings
+from musechat_tui.encoders import build_image_encoder, image_encoder_id
+
+
+@pytest.fixture(scope="module")
+def encoder() -> object:
+    return build_image_encoder(load_settings(Path("/nonexistent.toml"), threads=1))
+
+
+class Counting:
+    """An encoder factory that counts how often the analysis needed the image model."""
+
+    def __init__(self, encoder: object) -> None:
+        self.encoder, self.calls = encoder, 0
+
+    def __call__(self) -> object:
+        self.calls += 1
+        return self.encoder
+
+
+def test_a_second_open_needs_no_image_model(tmp_path: Path, encoder: object) -> None:
+    settings = load_settings(tmp_path / "none.toml", data_dir=tmp_path / "data", threads=1)
+    video = mf.make_video(tmp_path / "clip.mp4", duration=6.0, pattern="texture")
+    factory = Counting(encoder)
+    eid = image_encoder_id(settings)
+    assert eid == encoder.id  # known without loading the weights
+    first = analyse_cached(video, settings, factory, eid)
+    assert factory.calls == 1
+    again = analyse_cached(video, settings, factory, eid)
+    assert factory.calls == 1  # from the cache: the model was not asked for
+    np.testing.assert_array_equal(again.embeddings, first.embeddings)
+    np.testing.assert_array_equal(again.frame_times, first.frame_times)
+    assert again.labels == first.labels and again.describe() == first.describe()
+    assert [t.shape for t in again.thumbnails] == [t.shape for t in first.thumbnails]
+    assert again.info.duration == first.info.duration
+
+    # Other analysis settings: a miss.
+    other = settings.model_copy(update={"fps": 2.0})
+    analyse_cached(video, other, factory, eid)
+    assert factory.calls == 2
+    # The same name with other content: a miss.
+    mf.make_video(video, duration=6.0, pattern="seconds")
+    changed = analyse_cached(video, settings, factory, eid)
+    assert factory.calls == 3
+    assert not np.array_equal(changed.embeddings, first.embeddings)
+
+
+def test_a_damaged_entry_is_recomputed(tmp_path: Path, encoder: object) -> None:
+    settings = load_settings(tmp_path / "none.toml", data_dir=tmp_path / "data", threads=1)
+    video = mf.make_video(tmp_path / "clip.mp4", duration=4.0, pattern="texture")
+    factory = Counting(encoder)
+    eid = image_encoder_id(settings)
+    analyse_cached(video, settings, factory, eid)
+    cache = AnalysisCache.in_data_dir(settings.data_dir)
+    [entry] = list(cache.folder.glob("*.npz"))
+    entry.write_bytes(entry.read_bytes()[:100])
+    analysis = analyse_cached(video, settings, factory, eid)
+    assert factory.calls == 2 and analysis.embeddings.shape[0] > 0
+    assert len(list(cache.folder.glob("*.npz"))) == 1  # rewritten, no leftovers
