@@ -104,6 +104,7 @@ def screen_output(app: MuseChatApp) -> str:
 
 
 # ---------------------------------------------------------------------- the conversation
+@pytest.mark.slow
 def test_whole_conversation(tmp_path: Path, app_root: Path, encoders: aps.Encoders) -> None:
     asyncio.run(_conversation(tmp_path, app_root, encoders))
 
@@ -372,6 +373,7 @@ async def _preview(tmp_path: Path, app_root: Path, encoders: aps.Encoders) -> No
     assert player.state == "stopped"
 
 
+@pytest.mark.slow
 def test_preview_on_the_alsa_null_device(tmp_path: Path, app_root: Path) -> None:
     """No sound card here: the preview test runs against ALSA's null device (a real PCM
     that PortAudio opens like a sound card)."""

@@ -34,6 +34,8 @@ BAD = b"bad_utf8_\xff\xfe.ogg"
 EVIL = "evil \x1b]0;PWNED\x07\x1b[2J\u202etxet \x9b31m.ogg"
 TIMEOUT = 300  # a hang fails the test instead of stalling the suite
 
+pytestmark = pytest.mark.slow  # real commands in subprocesses
+
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(

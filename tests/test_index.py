@@ -139,6 +139,7 @@ def test_file_vanishing_mid_run_is_a_failure_not_a_crash(
     assert isinstance(out, str) and "does not exist" in out
 
 
+@pytest.mark.slow
 def test_nothing_indexable_exits_non_zero(tmp_path: Path) -> None:
     music = tmp_path / "music"
     music.mkdir()
@@ -161,6 +162,7 @@ def test_second_index_is_refused(tmp_path: Path) -> None:
     assert str(catalog) in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_json_info_search_verify(tmp_path: Path) -> None:
     music = tmp_path / "music"
     make_library(music, n=3)
@@ -181,6 +183,7 @@ def test_cli_json_info_search_verify(tmp_path: Path) -> None:
     assert fixed.returncode == 0 and json.loads(fixed.stdout)["remaining"] == []
 
 
+@pytest.mark.slow
 def test_killed_mid_build_then_rerun(tmp_path: Path) -> None:
     """SIGKILL a real indexing process after its first commits; the rerun finishes the job
     with no duplicate and no lost track, and the index matches the database."""
@@ -234,6 +237,7 @@ def test_killed_mid_build_then_rerun(tmp_path: Path) -> None:
         assert len(index) == 24
 
 
+@pytest.mark.slow
 def test_accelerate_two_processes_match_one(tmp_path: Path) -> None:
     """The embedding step sharded over 2 CPU processes (gloo) by `accelerate launch`,
     one writer: the same catalog as a single process makes."""
