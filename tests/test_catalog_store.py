@@ -29,7 +29,7 @@ from musechat_tui.catalog import (
     repair,
     verify,
 )
-from musechat_tui.catalog.vector_index import file_digest
+from musechat_tui.catalog.store import file_digest
 from musechat_tui.encoders.base import Label
 from musechat_tui.errors import MuseChatError
 

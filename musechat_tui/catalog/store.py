@@ -120,6 +120,12 @@ def update_checksum(h: Any, ids: np.ndarray, vecs: np.ndarray) -> None:
 TRACK_PARAMS = ", ".join(TEXT_PARAM if i in (0, 4, 5, 6, 16) else "?" for i in range(18))
 
 
+def file_digest(path: Path) -> str:
+    """The index file's hash, as recorded when it was built (and checked on load)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, lambda: hashlib.sha1(usedforsecurity=False)).hexdigest()
+
+
 def _json_ids(ids: Iterable[int]) -> str:
     # One JSON parameter + json_each() instead of `IN (?, ?, ...)`: no variable limit.
     return json.dumps([int(i) for i in ids])
@@ -792,13 +798,11 @@ class Catalog:
                 size = None
             if size is None:
                 state = "missing"
-            elif size != row["file_size"]:
+            elif size != row["file_size"] or (
+                # cheap enough to read: the content is checked too
+                size <= QUICK_CHECK_MAX_BYTES and file_digest(self.index_path) != row["file_hash"]
+            ):
                 state = "corrupt"
-            elif size <= QUICK_CHECK_MAX_BYTES:  # cheap enough to read: check the content
-                from musechat_tui.catalog.vector_index import file_digest
-
-                if file_digest(self.index_path) != row["file_hash"]:
-                    state = "corrupt"
         if state == "current" and pending:
             state = "stale"
         return {

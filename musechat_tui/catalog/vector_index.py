@@ -25,7 +25,6 @@ min(k, allowed) results always come back.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 import time
@@ -39,6 +38,7 @@ import numpy as np
 from musechat_tui.catalog.store import (
     INDEX_FILE,
     Catalog,
+    file_digest,
     new_checksum,
     update_checksum,
     utc_now,
@@ -73,11 +73,6 @@ class Hit(NamedTuple):
 
 class IndexFileError(Exception):
     """The index file does not match its row (internal: triggers a rebuild)."""
-
-
-def file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, lambda: hashlib.sha1(usedforsecurity=False)).hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:
