@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(libportaudio2 build-essential cmake fluidsynth timgm6mb-soundfont drascula-music espeak-ng)
+APT_PACKAGES=(libportaudio2 build-essential cmake fluidsynth timgm6mb-soundfont drascula-music espeak-ng wamerican)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -125,3 +125,34 @@ def test_names_are_found_in_a_large_catalog() -> None:
 def test_never_fails_on_odd_input() -> None:
     for text in ["", "   ", "#", "no", "not not not", "🎵🎵", "a" * 5000, "#99999999999"]:
         parse_request(text, NAMES)
+
+
+# Phrasings people type that the first parser missed: negation in more forms, a use that
+# implies no vocals, and typos. The expected readings were written before the parser was
+# changed (the full phrase set of issue #12 is still to come).
+@pytest.mark.parametrize(
+    ("text", "understood"),
+    [
+        ("without any vocals, it's for a voice-over", ["no vocals", "instrumental"]),
+        ("music under my voice over", ["instrumental"]),
+        ("for a narrated travel vlog", ["instrumental"]),
+        ("no drums at all", ["no drums"]),
+        ("drumless please", ["no drums"]),
+        ("vocal-less", ["no vocals", "instrumental"]),
+        ("guitarless, calm", ["no guitar", "calm"]),
+        ("lose the drums", ["no drums"]),
+        ("cut the vocals", ["no vocals", "instrumental"]),
+        ("cut out the guitar", ["no guitar"]),
+        ("not so much piano", ["less piano"]),
+        # typos: one edit, same first letter, words of five letters or more
+        ("no drumss", ["no drums"]),
+        ("slowr please", ["slower"]),
+        ("more pianno", ["piano"]),
+        ("less guittar", ["less guitar"]),
+        ("no drms", []),  # four letters: too short to guess
+        ("a flower field at dawn", []),  # a real word a letter from "slower": left alone
+        ("signing off with a piano piece", ["piano"]),  # English, not a typo of "singing"
+    ],
+)
+def test_more_phrasings(text: str, understood: list[str]) -> None:
+    assert parse_request(text, NAMES).understood == understood

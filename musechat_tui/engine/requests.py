@@ -20,8 +20,10 @@ beyond the artist and title names it is given.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from musechat_tui.engine.vocabulary import CONCEPTS, CONCEPTS_BY_NAME, IMPLIED_BY_EXCLUSION
@@ -318,6 +320,8 @@ _EXCLUDE_CUES = (
     "remove",
     "ditch",
     "lose the",
+    "cut out",
+    "cut the",
     "except",
     "minus",
     "hate",
@@ -369,7 +373,7 @@ _CUE = re.compile(
 )
 _LIKE = re.compile(rf"\b(?:{_alternation(_LIKE_CUES)})\s*$")
 _ONLY = re.compile(rf"\b(?:{_alternation(_ONLY_CUES)})\s*$")
-_FREE = re.compile(r"\b([a-z]+)[- ]free\b")
+_FREE = re.compile(r"\b([a-z]+?)(?:[- ]free|-?less)\b")  # "drum-free", "drumless", "vocal-less"
 
 _CONCEPT_WORDS: list[tuple[str, str]] = sorted(
     ((w, c.name) for c in CONCEPTS for w in c.words), key=lambda x: -len(x[0])
@@ -461,10 +465,66 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", t).strip()
 
 
+# Typos: a word of five letters or more that is not a word the parser knows, one edit
+# (optimal string alignment: a letter added, dropped, changed or two swapped) from exactly
+# one that it does, with the same first letter, is read as that word. Shorter words are
+# never guessed; a dropped letter ("slowr") is preferred over an extra one ("slow").
+_TYPO_MIN_LEN = 5
+_EXTRA_WORDS = ("slower", "faster", "quicker", "louder", "quieter", "softer", "tempo", "without")
+_KNOWN_WORDS: frozenset[str] = frozenset(
+    w for phrase, _ in _CONCEPT_WORDS for w in re.findall(r"[a-z]+", phrase)
+) | frozenset(_EXTRA_WORDS)
+_KNOWN_BY_INITIAL: dict[str, list[str]] = {}
+for _w in sorted(_KNOWN_WORDS):
+    if len(_w) >= _TYPO_MIN_LEN:  # a short word is too near too much ("maple" -> "male")
+        _KNOWN_BY_INITIAL.setdefault(_w[0], []).append(_w)
+
+
+# An English word is never "corrected" ("signing" is not "singing"): the system word
+# list (Debian's wamerican, installed by scripts/install.sh) when there is one.
+ENGLISH_WORDS_FILE = Path("/usr/share/dict/words")
+
+
+@functools.cache
+def _english_words() -> frozenset[str]:
+    try:
+        text = ENGLISH_WORDS_FILE.read_text(encoding="utf-8", errors="ignore")
+    except OSError:
+        return frozenset()
+    return frozenset(w.lower() for w in text.split() if w.isalpha())
+
+
+def _correct_typo(word: str) -> str:
+    if len(word) < _TYPO_MIN_LEN or word in _KNOWN_WORDS or word in _english_words():
+        return word
+    from rapidfuzz.distance import OSA
+
+    close = [
+        w
+        for w in _KNOWN_BY_INITIAL.get(word[0], ())
+        if abs(len(w) - len(word)) <= 1 and OSA.distance(word, w) == 1
+    ]
+    for grow in (1, 0, -1):  # a dropped letter first, then a wrong one, then an extra one
+        group = [w for w in close if len(w) - len(word) == grow]
+        if group:
+            return group[0] if len(group) == 1 else word  # two equally near: no guess
+    return word
+
+
+def _correct_typos(t: str, names: NameBook) -> str:
+    """`t` with typos corrected outside the catalog's names (a title stays as it is)."""
+    spans = [(a, b) for a, b, _, _ in names.find(t)]
+
+    def fix(m: re.Match[str]) -> str:
+        return m.group(0) if _overlaps(m.span(), spans) else _correct_typo(m.group(0))
+
+    return re.sub(r"[a-z]+", fix, t)
+
+
 def parse_request(text: str, names: NameBook | None = None) -> Request:
     """Read `text` into a Request. Never fails: unknown words go to the query text."""
     names = names or NameBook()
-    t = _normalise(text)
+    t = _correct_typos(_normalise(text), names)
     req = Request(text=text)
     req.reset = bool(_RESET.search(t))
     t = _RESET.sub(" ", t)

@@ -46,7 +46,12 @@ CONCEPTS: tuple[Concept, ...] = (
         "vocal|vocals|voice|singing|male vocal|female vocal|male voice|female voice"
         "|male vocalists|female vocalists|female vocalist|opera|choir|choral",
     ),
-    _c("instrumental", "instrumental|instrumentals", "instrumental|no vocals|no vocal|no voice"),
+    # Music under someone speaking (a voice-over, a narration) is instrumental by default.
+    _c(
+        "instrumental",
+        "instrumental|instrumentals|voice-over|voice over|voiceover|narration|narrated",
+        "instrumental|no vocals|no vocal|no voice",
+    ),
     _c("choir", "choir|choral|chorus", "choir|choral"),
     _c("opera", "opera|operatic|aria", "opera"),
     _c("piano", "piano|pianos|keys", "piano"),
