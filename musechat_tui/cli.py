@@ -14,7 +14,6 @@ Without --ask and --json, turn 1 is printed for people (the chat app will start 
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +30,7 @@ from musechat_tui.cli_support import (
     say,
     settings_from_flags,
 )
+from musechat_tui.config import ExportModeChoice
 from musechat_tui.errors import MuseChatError
 
 app = typer.Typer(
@@ -86,15 +86,8 @@ ExportOpt = Annotated[
 ]
 
 
-class ExportMode(StrEnum):
-    auto = "auto"
-    replace = "replace"
-    mix = "mix"
-    duck = "duck"
-
-
 ModeOpt = Annotated[
-    ExportMode | None,
+    ExportModeChoice | None,
     typer.Option(
         "--mode",
         help="Export: replace the video's own sound, mix the music under it, or duck the "
@@ -181,8 +174,7 @@ def chat(
             engine.run_turn(session, text, explain=not no_explain)
         out = session.to_dict()
         if export is not None:
-            chosen = mode.value if mode is not None else None
-            out["export"] = _export(engine, session, export, chosen, overwrite, json_out)
+            out["export"] = _export(engine, session, export, mode, overwrite, json_out)
         if engine.notes:
             out["notes"] = list(engine.notes)
         if json_out:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import platformdirs
 from pydantic import Field, ValidationError, field_validator
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from musechat_tui.export.mixdown import MixSettings
 
 APP_NAME = "musechat"
+# How an export treats the video's own sound; auto: duck when it has sound, else replace.
+# The one list of the choices: the setting, the command line and the app's `m` key use it.
+ExportModeChoice = Literal["auto", "duck", "mix", "replace"]
+EXPORT_MODE_CHOICES: tuple[str, ...] = get_args(ExportModeChoice)
 REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
 
@@ -123,7 +127,7 @@ class Settings(BaseSettings):
         le=10_000,
         description="Cap on frames analysed per video (fps is lowered for long videos).",
     )
-    export_mode: Literal["auto", "replace", "mix", "duck"] = Field(
+    export_mode: ExportModeChoice = Field(
         "auto",
         description="Export: replace drops the video's own sound, mix keeps it with the music "
         "under it, duck also dips the music under its speech; auto: duck when the video has "

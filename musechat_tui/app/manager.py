@@ -204,7 +204,8 @@ class ChatManager:
 
     def cycle_export_mode(self) -> str:
         """The next export mode (auto -> duck -> mix -> replace -> auto); returns it."""
-        order = ["auto", "duck", "mix", "replace"]
+        from musechat_tui.config import EXPORT_MODE_CHOICES as order
+
         self.export_mode = order[(order.index(self.export_mode) + 1) % len(order)]
         return self.export_mode
 

@@ -1,7 +1,7 @@
 """Export a finished video: the picture copied, the chosen track fitted and mixed under the
 video's own sound, at a standard loudness (see export/video.py)."""
 
-from musechat_tui.export.mixdown import MIX_MODES, MixMode, MixSettings
+from musechat_tui.export.mixdown import MixMode, MixSettings
 from musechat_tui.export.video import (
     ExportError,
     ExportExistsError,
@@ -13,7 +13,6 @@ from musechat_tui.export.video import (
 )
 
 __all__ = [
-    "MIX_MODES",
     "ExportError",
     "ExportExistsError",
     "ExportResult",

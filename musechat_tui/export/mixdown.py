@@ -13,7 +13,6 @@ from typing import Literal
 import numpy as np
 
 MixMode = Literal["replace", "mix", "duck"]
-MIX_MODES: tuple[MixMode, ...] = ("replace", "mix", "duck")
 
 BEATS_PER_BAR = 4
 BEAT_RATE = 22_050  # the beat tracker's rate: its own default

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from musechat_tui.config import ExportModeChoice as ModeChoice
 from musechat_tui.errors import MediaError, MuseChatError, NoVideoStreamError
 from musechat_tui.export import mixdown, mux
 from musechat_tui.export.mixdown import MixMode, MixSettings
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from musechat_tui.config import Settings
     from musechat_tui.engine.session import Session
 
-ModeChoice = Literal["auto", "replace", "mix", "duck"]
 RATE = mux.RATE
 CUT_MARGIN_S = 8.0  # how far around the cut the beat grid is looked for
 
@@ -53,7 +53,6 @@ class ExportResult:
     mode: MixMode
     video_duration: float
     music_start: float  # seconds into the track where the music starts
-    music_length: float  # seconds of music laid under the video (= the video's length)
     loops: int  # extra passes of the loop section (0: the track played once)
     loop: tuple[float, float] | None  # the looped section of the track (s), when looped
     lufs: float  # measured integrated loudness before encoding
@@ -227,7 +226,6 @@ def export_video(
         chosen,
         duration,
         music.start,
-        planes.shape[1] / RATE,
         music.loops,
         music.loop,
         figures["lufs"],
