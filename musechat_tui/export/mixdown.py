@@ -105,14 +105,12 @@ def loop_to_length(
 def fade(planes: np.ndarray, rate: int, fade_in_s: float, fade_out_s: float) -> np.ndarray:
     """Raised-cosine fades at both ends (in place)."""
     n = planes.shape[1]
-    for seconds, at_end in ((fade_in_s, False), (fade_out_s, True)):
-        k = min(n, int(round(seconds * rate)))
-        if k > 1:
-            curve = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, k))).astype(np.float32)
-            if at_end:
-                planes[:, -k:] *= curve[::-1]
-            else:
-                planes[:, :k] *= curve
+    k = min(n, int(round(fade_in_s * rate)))
+    if k > 1:
+        planes[:, :k] *= _ramp(k)[1]
+    k = min(n, int(round(fade_out_s * rate)))
+    if k > 1:
+        planes[:, -k:] *= _ramp(k)[0]
     return planes
 
 
@@ -228,9 +226,9 @@ def normalise(
 def mixdown(
     music: np.ndarray, original: np.ndarray | None, rate: int, s: MixSettings
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """The soundtrack: music alone (replace) or under the original (mix, duck), normalised.
-    Both inputs are (channels, n) at `rate`, the same length. Returns the planes and the
-    measured figures (LUFS in, LUFS out, true peak dBTP, ducked share of the time)."""
+    """The soundtrack before normalisation: music alone (replace) or under the original
+    (mix, duck). Both inputs are (channels, n) at `rate`, the same length. Returns the
+    planes and the measured figures (the inputs' loudness, the ducked share of the time)."""
     figures: dict[str, float] = {"music_lufs": loudness(music, rate)}
     mix = music
     if s.mode != "replace" and original is not None:
@@ -246,8 +244,4 @@ def mixdown(
             mix = original + bed
         else:
             mix = original + music
-    mix = np.ascontiguousarray(mix, dtype=np.float32)
-    out, lufs = normalise(mix, rate, s.target_lufs, s.ceiling_dbtp)
-    figures["lufs"] = lufs
-    figures["true_peak_dbtp"] = 20 * np.log10(max(true_peak(out), 1e-12))
-    return out, figures
+    return np.ascontiguousarray(mix, dtype=np.float32), figures

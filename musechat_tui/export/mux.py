@@ -10,11 +10,12 @@ import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from musechat_tui.media.write import AUDIO_SPECS, AudioSpec, add_audio_stream, audio_frames
 
 RATE = 48_000  # AAC and Opus both run at 48 kHz here
 
@@ -24,17 +25,18 @@ class Container:
     """How one output extension is written."""
 
     format: str  # FFmpeg's muxer
-    audio_codec: str
+    audio: AudioSpec
     video_codecs: frozenset[str] | None = None  # what the container can hold; None: any
 
 
 WEBM_VIDEO = frozenset({"vp8", "vp9", "av1"})
+AAC, OPUS = AUDIO_SPECS["m4a"], AUDIO_SPECS["opus"]
 CONTAINERS: dict[str, Container] = {
-    ".mp4": Container("mp4", "aac"),
-    ".m4v": Container("mp4", "aac"),
-    ".mov": Container("mov", "aac"),
-    ".mkv": Container("matroska", "aac"),
-    ".webm": Container("webm", "libopus", WEBM_VIDEO),
+    ".mp4": Container("mp4", AAC),
+    ".m4v": Container("mp4", AAC),
+    ".mov": Container("mov", AAC),
+    ".mkv": Container("matroska", AAC),
+    ".webm": Container("webm", OPUS, WEBM_VIDEO),
 }
 SAME_CONTAINER = {".mp4", ".m4v", ".mov", ".mkv", ".webm"}  # else (AVI, ...): Matroska
 
@@ -47,24 +49,16 @@ def container_for(out: Path) -> Container:
     return CONTAINERS[ext]
 
 
-def _audio_packets(stream: Any, planes: np.ndarray, chunk: int = 4096) -> Iterator[Any]:
+def _audio_packets(stream: Any, planes: np.ndarray) -> Iterator[Any]:
     """The encoded soundtrack, packet by packet (the encoder re-frames to its frame size)."""
-    import av
-
-    for i in range(0, planes.shape[1], chunk):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(planes[:, i : i + chunk]), format="fltp", layout="stereo"
-        )
-        frame.sample_rate = RATE
-        frame.pts = i
-        frame.time_base = Fraction(1, RATE)
+    for frame in audio_frames(planes, RATE):
         yield from stream.encode(frame)
     yield from stream.encode(None)
 
 
-def _audio_stream(dst: Any, codec: str) -> Any:
-    stream = dst.add_stream(codec, rate=RATE, layout="stereo")
-    if codec == "aac":
+def _audio_stream(dst: Any, spec: AudioSpec) -> Any:
+    stream = add_audio_stream(dst, spec, RATE, 2)
+    if spec is AAC:
         stream.bit_rate = 192_000
     return stream
 
@@ -78,7 +72,7 @@ def roundtrip(planes: np.ndarray, container: Container) -> np.ndarray:
 
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="matroska") as dst:
-        stream = _audio_stream(dst, container.audio_codec)
+        stream = _audio_stream(dst, container.audio)
         for packet in _audio_packets(stream, planes):
             dst.mux(packet)
     buffer.seek(0)
@@ -113,7 +107,7 @@ def write(
     with opened(video) as src, av.open(str(tmp), "w", format=container.format) as dst:
         vin = src.streams.video[0]
         vout = dst.add_stream_from_template(vin)
-        aout = _audio_stream(dst, container.audio_codec)
+        aout = _audio_stream(dst, container.audio)
         audio = _audio_packets(aout, planes)
         pending = next(audio, None)
         last = 0.0

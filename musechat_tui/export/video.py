@@ -122,21 +122,21 @@ def original_sound(video: Path, duration: float) -> np.ndarray:
     return out
 
 
-def mixdown_under_ceiling(
-    music: np.ndarray, original: np.ndarray | None, s: MixSettings, container: mux.Container
-) -> tuple[np.ndarray, dict[str, float]]:
-    """The mixdown, with its true peak measured after the codec (which can add a dB or more
-    on limited speech): over the ceiling, it is limited again that much lower."""
+def master(
+    mix: np.ndarray, s: MixSettings, container: mux.Container
+) -> tuple[np.ndarray, float, float]:
+    """`mix` normalised to the target loudness, its true peak measured after the codec
+    (which can add a dB or more on limited speech): over the ceiling, it is limited again
+    that much lower. Returns the planes, their loudness and their true peak (dBTP)."""
     ceiling = s.ceiling_dbtp
     for _ in range(4):
-        planes, figures = mixdown.mixdown(music, original, RATE, replace(s, ceiling_dbtp=ceiling))
+        planes, lufs = mixdown.normalise(mix, RATE, s.target_lufs, ceiling)
         decoded = mux.roundtrip(planes, container)
         peak = 20 * float(np.log10(max(mixdown.true_peak(decoded), 1e-12)))
-        figures["true_peak_dbtp"] = peak
         if peak <= s.ceiling_dbtp:
             break
         ceiling -= peak - s.ceiling_dbtp + 0.1
-    return planes, figures
+    return planes, lufs, peak
 
 
 # ---------------------------------------------------------------------------- export
@@ -206,7 +206,8 @@ def export_video(
     track_len = float(probe(track).duration or 0.0)
     music = fit_music(track, track_len, start, duration, s)
     report(0.2)
-    planes, figures = mixdown_under_ceiling(music.planes, original, s, container)
+    mix, figures = mixdown.mixdown(music.planes, original, RATE, s)
+    planes, figures["lufs"], figures["true_peak_dbtp"] = master(mix, s, container)
     report(0.35)
 
     tmp = out.with_name(f".{out.name}.part")

@@ -20,6 +20,7 @@ __all__ = [
     "AUDIO_SPECS",
     "AudioSpec",
     "add_audio_stream",
+    "audio_frames",
     "encode_audio",
     "to_planes",
     "write_audio",
@@ -99,6 +100,19 @@ def encode_frames(
         container.mux(packet)
 
 
+def audio_frames(planes: np.ndarray, rate: int, chunk: int = 4096) -> Iterator[av.AudioFrame]:
+    """(channels, n) float32 planes as audio frames of `chunk` samples with explicit pts."""
+    layout = "stereo" if planes.shape[0] == 2 else "mono"
+    for i in range(0, planes.shape[1], chunk):
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(planes[:, i : i + chunk]), format="fltp", layout=layout
+        )
+        frame.sample_rate = rate
+        frame.pts = i
+        frame.time_base = Fraction(1, rate)
+        yield frame
+
+
 def encode_audio(
     container: av.container.OutputContainer,
     stream: av.audio.stream.AudioStream,
@@ -107,19 +121,7 @@ def encode_audio(
     chunk: int = 4096,
 ) -> None:
     """Encode (channels, n) float32 planes into `stream` in chunks with explicit pts, then flush."""
-    layout = "stereo" if planes.shape[0] == 2 else "mono"
-
-    def frames() -> Iterator[av.AudioFrame]:
-        for i in range(0, planes.shape[1], chunk):
-            frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(planes[:, i : i + chunk]), format="fltp", layout=layout
-            )
-            frame.sample_rate = rate
-            frame.pts = i
-            frame.time_base = Fraction(1, rate)
-            yield frame
-
-    encode_frames(container, stream, frames())
+    encode_frames(container, stream, audio_frames(planes, rate, chunk))
 
 
 def encode_video(
