@@ -13,6 +13,8 @@ Without --ask and --json, turn 1 is printed for people (the chat app will start 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -204,24 +206,24 @@ def _export(
         if not typer.confirm(f"{target} already exists. Replace it?", err=True):
             raise typer.Exit(1)
         overwrite = True
-    settings = engine.settings
-    if not people:
-        result = export_session(settings, session, record, target, mode=mode, overwrite=overwrite)
-    else:
-        from rich.console import Console
-        from rich.progress import Progress
+    with contextlib.ExitStack() as stack:
+        progress = None
+        if people:  # a progress bar on stderr
+            from rich.console import Console
+            from rich.progress import Progress
 
-        with Progress(console=Console(stderr=True), transient=True) as bar:
+            bar = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
             task = bar.add_task(f"exporting {target.name}", total=1.0)
-            result = export_session(
-                settings,
-                session,
-                record,
-                target,
-                mode=mode,
-                overwrite=overwrite,
-                progress=lambda share: bar.update(task, completed=share),
-            )
+            progress = functools.partial(_advance, bar, task)
+        result = export_session(
+            engine.settings,
+            session,
+            record,
+            target,
+            mode=mode,
+            overwrite=overwrite,
+            progress=progress,
+        )
     return {
         "path": str(result.path),
         "track_id": track_id,
@@ -233,6 +235,10 @@ def _export(
         "true_peak_dbtp": round(result.true_peak_dbtp, 2),
         "notes": result.notes,
     }
+
+
+def _advance(bar: Any, task: Any, share: float) -> None:
+    bar.update(task, completed=share)
 
 
 def _print_sessions(rows: list[dict[str, Any]], json_out: bool) -> None:

@@ -179,24 +179,29 @@ def test_ids_are_never_reused(cat: Catalog, rng) -> None:
     assert new > max(ids)
 
 
+def failed_fingerprints(cat: Catalog) -> dict[str, tuple[int | None, float | None]]:
+    """path -> (size, mtime) of the recorded failures (what `index` compares a file with)."""
+    return {f["path"]: (f["size"], f["mtime"]) for f in cat.failures()}
+
+
 def test_remove_failures_and_fingerprints(cat: Catalog, rng) -> None:
     recs = records(rng, 4)
     cat.put_tracks(recs)
     cat.record_failures(
         [("/music/bad.mp3", "file is corrupt", 10, 1.5), ("/music/empty.mp3", "empty", 0, 2.0)],
     )
-    assert cat.failed_fingerprints() == {"/music/bad.mp3": (10, 1.5), "/music/empty.mp3": (0, 2.0)}
+    assert failed_fingerprints(cat) == {"/music/bad.mp3": (10, 1.5), "/music/empty.mp3": (0, 2.0)}
     # A previously indexed file that now fails loses its track.
     cat.record_failures([(recs[0].path, "truncated", 5, 3.0)])
     assert recs[0].path not in cat.fingerprints() and cat.count() == 3
     # Indexing a failed path clears its failure.
     cat.put_tracks([record("/music/bad.mp3", unit(rng, 1)[0])])
-    assert "/music/bad.mp3" not in cat.failed_fingerprints()
+    assert "/music/bad.mp3" not in failed_fingerprints(cat)
     fps = cat.fingerprints()
     assert fps[recs[1].path] == (recs[1].size, recs[1].mtime, recs[1].content_hash)
     assert len(fps) == 4
     assert cat.remove_paths([recs[1].path, "/music/empty.mp3", "/music/never.mp3"]) == 1
-    assert cat.count() == 3 and set(cat.failed_fingerprints()) == {recs[0].path}
+    assert cat.count() == 3 and set(failed_fingerprints(cat)) == {recs[0].path}
     assert [f["reason"] for f in cat.failures()] == ["truncated"]
 
 

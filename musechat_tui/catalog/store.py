@@ -54,7 +54,7 @@ class CatalogMissingError(CatalogError):
 
 
 class CatalogDamagedError(CatalogError):
-    """catalog.sqlite is damaged (SQLite says malformed or not a database) or empty."""
+    """catalog.sqlite is damaged (SQLite finds it malformed or corrupt) or an empty file."""
 
     def __init__(self, db_path: Path, detail: str, advice: str | None = None) -> None:
         self.db_path = db_path
@@ -560,12 +560,6 @@ class Catalog:
         """path -> (size, mtime, content_hash) of every indexed file (incremental skip)."""
         rows = self.db.execute("SELECT path, size, mtime, content_hash FROM tracks")
         return {p: (int(s), float(m), h) for p, s, m, h in rows}
-
-    @_locked
-    def failed_fingerprints(self) -> dict[str, tuple[int | None, float | None]]:
-        """path -> (size, mtime) of recorded failures (skip a bad file until it changes)."""
-        rows = self.db.execute("SELECT path, size, mtime FROM failures")
-        return {p: (s, m) for p, s, m in rows}
 
     @_locked
     def failures(self) -> list[dict[str, Any]]:
