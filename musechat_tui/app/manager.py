@@ -131,8 +131,7 @@ class ChatManager:
         from musechat_tui.analysis_cache import analyse_cached
         from musechat_tui.encoders import image_encoder_id
 
-        loaded = self._image_encoder
-        encoder_id = loaded.id if loaded is not None else image_encoder_id(self.settings)
+        encoder_id = image_encoder_id(self.settings, self._image_encoder)
         analysis = analyse_cached(
             Path(path).absolute(), self.settings, self.image_encoder, encoder_id
         )

@@ -9,6 +9,7 @@ reported as such, never as repaired.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -136,8 +137,7 @@ def recover(directory: Path) -> RecoveryReport:
                 f"{damaged}: the file is empty (0 bytes), so there is nothing to recover; "
                 "build the catalog again with `musechat-builder index MUSIC_DIR --rebuild`"
             )
-        for leftover in fresh_dir.glob("*") if fresh_dir.exists() else []:
-            leftover.unlink()
+        shutil.rmtree(fresh_dir, ignore_errors=True)  # left by an interrupted recovery
         # The fresh catalog: the current schema, made by the catalog's own migrations.
         Catalog.open(fresh_dir, create=True, lock=False).close()
         src = sqlite3.connect(f"{damaged.as_uri()}?mode=ro", uri=True)
@@ -168,10 +168,7 @@ def recover(directory: Path) -> RecoveryReport:
         (directory / INDEX_FILE).unlink(missing_ok=True)  # rebuilt from what was recovered
         report.kept_aside = str(aside)
     finally:
-        for leftover in fresh_dir.glob("*") if fresh_dir.exists() else []:
-            leftover.unlink()
-        if fresh_dir.exists():
-            fresh_dir.rmdir()
+        shutil.rmtree(fresh_dir, ignore_errors=True)
         lock.release()
     from musechat_tui.catalog.vector_index import VectorIndex
 

@@ -43,8 +43,11 @@ def build_image_encoder(settings: Settings) -> ImageEncoder:
     return EfficientNetLite0Encoder(batch_size=settings.batch_size, threads=settings.threads)
 
 
-def image_encoder_id(settings: Settings) -> str:
-    """The id `build_image_encoder(settings)` will have, without loading any weights."""
+def image_encoder_id(settings: Settings, loaded: ImageEncoder | None = None) -> str:
+    """The id of `loaded`, else the one `build_image_encoder(settings)` will have, without
+    loading any weights."""
+    if loaded is not None:
+        return loaded.id
     if settings.image_encoder == "clip":
         from musechat_tui.encoders.clip import model_id
 

@@ -144,9 +144,7 @@ class ChatEngine:
 
     @property
     def image_encoder_id(self) -> str:
-        if self._image_encoder is not None:
-            return self._image_encoder.id
-        return image_encoder_id(self.settings)  # without loading weights
+        return image_encoder_id(self.settings, self._image_encoder)  # loads no weights
 
     @property
     def explainer(self) -> Any:
