@@ -14,7 +14,7 @@ import numpy as np
 @dataclass(frozen=True)
 class DemoVideo:
     name: str
-    photos: tuple[str, ...]  # skimage.data function names
+    photos: tuple[str, ...]  # skimage.data function names, or image file paths
     seconds_per_photo: float
     zoom: float  # how far each shot pushes in (1.0 = static)
 
@@ -26,6 +26,11 @@ DEMO_VIDEOS = (
 
 
 def _photo(name: str) -> np.ndarray:
+    if "/" in name:  # an image file (PNG, JPEG, WebP ...)
+        from PIL import Image
+
+        with Image.open(name) as im:
+            return np.asarray(im.convert("RGB"))
     import skimage.data
 
     image = getattr(skimage.data, name)()

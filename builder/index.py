@@ -33,9 +33,16 @@ from musechat_tui.analysis import (
 )
 from musechat_tui.catalog import Catalog, CatalogDamagedError, TrackRecord, VectorIndex
 from musechat_tui.config import Settings
-from musechat_tui.encoders import AudioEncoder, build_audio_encoder, build_text_encoder
+from musechat_tui.encoders import (
+    AudioEncoder,
+    build_audio_encoder,
+    build_text_encoder,
+    text_encoder_id,
+)
+from musechat_tui.engine.text_norms import hub_stats, reference_bank
 from musechat_tui.errors import MuseChatError
 from musechat_tui.media.files import NotRegularFileError, content_hash, regular_file_stat
+from musechat_tui.music_character import CHARACTER_VERSION
 from musechat_tui.sanitize import readable
 
 MEDIA_EXTENSIONS = frozenset(
@@ -137,6 +144,8 @@ def plan(
     `report.failed_before` with its recorded reason."""
     failures = report.failures
     known = catalog.fingerprints()
+    # Analysed before the current music_character: re-analysed even when unchanged.
+    outdated = catalog.paths_lacking_character(CHARACTER_VERSION)
     failed_before = {f["path"]: f for f in catalog.failures()}
     todo: list[Candidate] = []
     unchanged = 0
@@ -146,7 +155,7 @@ def plan(
         present.add(key)
         try:
             st = regular_file_stat(path)
-            if key in known and known[key][:2] == (st.st_size, st.st_mtime):
+            if key in known and key not in outdated and known[key][:2] == (st.st_size, st.st_mtime):
                 unchanged += 1
                 continue
             before = failed_before.get(key)
@@ -163,7 +172,7 @@ def plan(
         except OSError as exc:
             failures.append((key, f"cannot be read: {exc.strerror or exc}"))
             continue
-        if key in known and known[key][2] == digest:
+        if key in known and key not in outdated and known[key][2] == digest:
             unchanged += 1  # touched, not changed: the old analysis stands
             continue
         todo.append(Candidate(key, st.st_size, st.st_mtime, digest))
@@ -202,6 +211,11 @@ def to_record(c: Candidate, t: TrackAnalysis) -> TrackRecord:
         segment_embeddings=t.features.embeddings,
         segment_starts=np.asarray(t.segment_starts, dtype=np.float32),
         tags={vocab: t.top_tags(vocab, 10) for vocab in t.features.tags},
+        music_key=t.character.key if t.character else None,
+        major=t.character.major if t.character else None,
+        centroid_hz=t.character.centroid_hz if t.character else None,
+        onset_rate=t.character.onset_rate if t.character else None,
+        character_version=CHARACTER_VERSION,
     )
 
 
@@ -232,14 +246,22 @@ def _encode(c: Candidate, decoded: DecodedTrack, encoder: AudioEncoder) -> Track
         return str(exc)
 
 
-def add_text_embeddings(records: list[TrackRecord], text_encoder: Any) -> None:
-    """The track descriptions' sentence vectors: what `search "calm piano"` compares to."""
+def add_text_embeddings(
+    records: list[TrackRecord], text_encoder: Any, bank: tuple[str, np.ndarray] | None = None
+) -> None:
+    """The track descriptions' sentence vectors (what `search "calm piano"` compares to)
+    and their hubness statistics against the reference bank (text_norms; encoded here
+    when not given)."""
     if records:
+        bank_name, bank_vectors = bank or reference_bank(text_encoder)
         for r in records:
             r.description = describe_track(r)
-        vectors = text_encoder.encode([r.description for r in records])
-        for r, v in zip(records, vectors, strict=True):
+        vectors = np.asarray(text_encoder.encode([r.description for r in records]), np.float32)
+        means, spreads = hub_stats(vectors, bank_vectors)
+        for r, v, m, sd in zip(records, vectors, means, spreads, strict=True):
             r.text_embedding = v
+            r.text_hub = (float(m), float(sd))
+            r.text_hub_bank = bank_name
 
 
 ProgressFn = Callable[[int, int, str], None]
@@ -277,6 +299,7 @@ def index_library(
                 report.removed = catalog.remove_paths(gone)
             _index_todo(catalog, todo, settings, jobs, state, report, on_progress)
             if writer:
+                refresh_hub_stats(catalog, settings)
                 catalog.record_failures([(p, r, *_stat(p)) for p, r in report.failures])
                 if catalog.count():
                     _, report.index_status = VectorIndex.build_from(catalog)
@@ -317,6 +340,7 @@ def _index_todo(
     text_encoder = loader.submit(build_text_encoder, settings) if state.is_main_process else None
     loader.shutdown(wait=False)
     results = analyse_candidates(mine, settings, encoder, jobs)
+    bank: tuple[str, np.ndarray] | None = None
     done = 0
     for _ in range(rounds):
         chunk = [r for _, r in zip(range(COMMIT_EVERY), results, strict=False)]
@@ -326,13 +350,32 @@ def _index_todo(
             continue
         records = [out for _, out in gathered if isinstance(out, TrackRecord)]
         report.failures.extend((p, out) for p, out in gathered if isinstance(out, str))
-        add_text_embeddings(records, text_encoder.result() if text_encoder else None)
+        if text_encoder is not None and bank is None:
+            bank = reference_bank(text_encoder.result())
+        add_text_embeddings(records, text_encoder.result() if text_encoder else None, bank)
         catalog.put_tracks(records)
         report.indexed += len(records)
         report.audio_seconds += sum(min(r.duration, settings.window_seconds) for r in records)
         done += len(gathered)
         if on_progress:
             on_progress(done, len(todo), gathered[-1][0] if gathered else "")
+
+
+def refresh_hub_stats(catalog: Catalog, settings: Settings) -> int:
+    """Recompute the hubness statistics of tracks stored against an older reference bank
+    (or none): only numbers change, no track is analysed again. Returns how many."""
+    from musechat_tui.engine.text_norms import bank_id, reference_queries
+
+    # Known without loading the model: nothing to do when every track is current.
+    ids, _ = catalog.stale_hub_stats(bank_id(reference_queries(), text_encoder_id(settings)))
+    if not len(ids):
+        return 0
+    name, vectors = reference_bank(build_text_encoder(settings))
+    ids, texts = catalog.stale_hub_stats(name)
+    if len(ids):
+        mean, spread = hub_stats(texts, vectors)
+        catalog.put_hub_stats(ids, mean, spread, name)
+    return len(ids)
 
 
 def _open_writer(catalog_dir: Path, rebuild: bool, report: IndexReport) -> Catalog:

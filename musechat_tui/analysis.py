@@ -20,6 +20,8 @@ from musechat_tui.encoders.base import AudioEncoder, AudioFeatures, ImageEncoder
 from musechat_tui.errors import MediaError
 from musechat_tui.media import load_central_window, probe, sample_frames, split_segments
 from musechat_tui.media.probe import MediaInfo
+from musechat_tui.music_character import MusicCharacter, music_character
+from musechat_tui.soundtrack import SoundReading
 
 _FILENAME_SEP = re.compile(r"\s+[-–—]\s+")
 
@@ -76,6 +78,7 @@ class TrackAnalysis:
     bpm: float | None
     energy_db: float
     energy_curve: np.ndarray = field(repr=False)
+    character: MusicCharacter | None = None
 
     @property
     def embedding(self) -> np.ndarray:
@@ -230,6 +233,7 @@ def encode_track(decoded: DecodedTrack, encoder: AudioEncoder) -> TrackAnalysis:
         bpm=estimate_bpm(decoded.samples, decoded.sample_rate),
         energy_db=loudness_db(decoded.samples),
         energy_curve=rms_curve(decoded.samples, decoded.sample_rate),
+        character=music_character(decoded.samples, decoded.sample_rate),
     )
 
 
@@ -249,6 +253,10 @@ class VideoAnalysis:
     motion: float
     encoder: str
     thumbnails: list[np.ndarray] = field(default_factory=list, repr=False)
+    warmth: float = 0.0  # mean (red - blue) / 255: > 0 warm light, < 0 cool
+    saturation: float = 0.0  # mean HSV saturation, 0..1
+    cut_rate: float = 0.0  # shot changes per minute between sampled frames
+    sound: SoundReading | None = None  # the video's own sound (soundtrack.py)
 
     @property
     def embedding(self) -> np.ndarray:
@@ -257,25 +265,35 @@ class VideoAnalysis:
 
     def describe(self) -> str:
         """Facts in words, for prompts and for matching against track descriptions."""
-        seen = ", ".join(label.name for label in self.labels[:3]) or "nothing recognisable"
-        light = (
-            "bright" if self.brightness > 0.6 else "dark" if self.brightness < 0.3 else "balanced"
+        return describe_video(
+            self.brightness,
+            self.warmth,
+            self.colourfulness,
+            self.motion,
+            self.cut_rate,
+            [label.name for label in self.labels[:3]],
+            self.sound.describe() if self.sound else None,
         )
-        colour = (
-            "colourful"
-            if self.colourfulness > 0.35
-            else "muted"
-            if self.colourfulness < 0.15
-            else "natural"
-        )
-        pace = (
-            "fast-moving"
-            if self.motion > 0.12
-            else "still"
-            if self.motion < 0.03
-            else "gently moving"
-        )
-        return f"{light}, {colour}, {pace} video showing {seen}"
+
+
+def describe_video(
+    brightness: float,
+    warmth: float,
+    colourfulness: float,
+    motion: float,
+    cut_rate: float,
+    seen: list[str],
+    sound: str | None = None,
+) -> str:
+    """A video's measured look in words ("dark, cool, muted, still video, showing ...")."""
+    light = "bright" if brightness > 0.6 else "dark" if brightness < 0.3 else "balanced"
+    temperature = "warm" if warmth > 0.06 else "cool" if warmth < -0.04 else ""
+    colour = "colourful" if colourfulness > 0.35 else "muted" if colourfulness < 0.15 else "natural"
+    pace = "fast-moving" if motion > 0.12 else "still" if motion < 0.03 else "gently moving"
+    cuts = f", cut every {60 / cut_rate:.0f} s" if cut_rate >= 2 else ""
+    look = ", ".join(w for w in (light, temperature, colour, pace) if w)
+    showing = ", ".join(seen) or "nothing recognisable"
+    return f"{look} video{cuts}, showing {showing}{f' {sound}' if sound else ''}"
 
 
 def colourfulness(frames: np.ndarray) -> float:
@@ -285,6 +303,56 @@ def colourfulness(frames: np.ndarray) -> float:
     yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
     value = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
     return float(min(value / 150.0, 1.0))
+
+
+def warmth(frames: np.ndarray) -> float:
+    """Colour temperature of the light: mean (red - blue) / 255 (> 0 warm, < 0 cool)."""
+    rgb = frames.astype(np.float32)
+    return float((rgb[..., 0] - rgb[..., 2]).mean() / 255.0)
+
+
+def saturation(frames: np.ndarray) -> float:
+    """Mean HSV saturation (max - min) / max of the pixels, 0..1."""
+    rgb = frames.astype(np.float32)
+    hi, lo = rgb.max(axis=-1), rgb.min(axis=-1)
+    return float(np.where(hi > 0, (hi - lo) / np.maximum(hi, 1e-6), 0.0).mean())
+
+
+CUT_OVERLAP = 0.5  # colour histograms of two sampled frames sharing less than this: a cut
+
+
+def cut_rate(frames: np.ndarray, duration: float) -> float:
+    """Shot changes per minute: consecutive sampled frames whose colour histograms
+    (8 levels per channel) overlap less than CUT_OVERLAP. A pan or moving subject keeps
+    its colours; a cut changes them."""
+    if len(frames) < 2 or duration <= 0:
+        return 0.0
+    q = (frames // 32).astype(np.int32)
+    codes = (q[..., 0] * 64 + q[..., 1] * 8 + q[..., 2]).reshape(len(frames), -1)
+    hists = np.stack([np.bincount(c, minlength=512) for c in codes]).astype(np.float32)
+    hists /= hists.sum(axis=1, keepdims=True)
+    overlap = np.minimum(hists[1:], hists[:-1]).sum(axis=1)
+    return float((overlap < CUT_OVERLAP).sum() / duration * 60.0)
+
+
+LABEL_FLOOR = 0.04  # mean confidence over all frames below this: noise, not what the video shows
+LABEL_AGREEMENT = 0.25  # a label must be in the top 5 of at least this share of frames
+
+
+def agreed_labels(per_frame: list[list[Label]], limit: int = 10) -> list[Label]:
+    """What the video shows: each class's confidence averaged over all frames (0 where a
+    frame does not name it), kept when enough frames agree and the mean is not noise
+    (one frame's "nematode" on a drawn scene is dropped). Best first."""
+    n = max(1, len(per_frame))
+    scores: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for frame_labels in per_frame:
+        for label in frame_labels:
+            scores[label.name] = scores.get(label.name, 0.0) + label.score / n
+            counts[label.name] = counts.get(label.name, 0) + 1
+    need = max(1, int(np.ceil(LABEL_AGREEMENT * n)))
+    kept = [(name, s) for name, s in scores.items() if s >= LABEL_FLOOR and counts[name] >= need]
+    return [Label(name, s) for name, s in sorted(kept, key=lambda kv: -kv[1])[:limit]]
 
 
 def motion_level(frames: np.ndarray) -> float:
@@ -312,11 +380,6 @@ def analyse_video(
     frames = list(sample_frames(path, fps=fps, size=256, max_frames=settings.max_video_frames))
     images = np.stack([f.image for f in frames])
     embeddings, per_frame = encoder.encode_and_label(images, k=5)
-    scores: dict[str, float] = {}
-    for frame_labels in per_frame:
-        for label in frame_labels:
-            scores[label.name] = scores.get(label.name, 0.0) + label.score / len(per_frame)
-    labels = [Label(n, s) for n, s in sorted(scores.items(), key=lambda kv: -kv[1])[:10]]
     small = images[:, ::4, ::4]
     picks = np.linspace(0, len(frames) - 1, num=min(n_thumbnails, len(frames))).round().astype(int)
     return VideoAnalysis(
@@ -324,10 +387,13 @@ def analyse_video(
         info=info,
         frame_times=np.array([f.time for f in frames], dtype=np.float32),
         embeddings=embeddings,
-        labels=labels,
+        labels=agreed_labels(per_frame),
         brightness=float(images.mean() / 255.0),
         colourfulness=colourfulness(small),
         motion=motion_level(small),
         encoder=encoder.id,
         thumbnails=[_thumbnail(images[i]) for i in picks],
+        warmth=warmth(small),
+        saturation=saturation(small),
+        cut_rate=cut_rate(small, float(info.duration or len(frames) / fps)),
     )

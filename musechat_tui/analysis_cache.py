@@ -20,11 +20,13 @@ import numpy as np
 
 from musechat_tui.analysis import VideoAnalysis, analyse_video
 from musechat_tui.config import Settings
-from musechat_tui.encoders.base import ImageEncoder, Label
+from musechat_tui.encoders import build_audio_encoder
+from musechat_tui.encoders.base import AudioEncoder, ImageEncoder, Label
 from musechat_tui.media import probe
 from musechat_tui.media.files import content_hash, regular_file_stat
+from musechat_tui.soundtrack import SoundReading, read_soundtrack
 
-FORMAT = 1
+FORMAT = 2  # 2: colour temperature, saturation, cut rate and the video's own sound
 MAX_ENTRIES = 200
 N_THUMBNAILS = 6
 
@@ -45,6 +47,7 @@ class AnalysisCache:
             "fps": settings.fps,
             "max_video_frames": settings.max_video_frames,
             "encoder": encoder_id,
+            "audio_encoder": settings.audio_encoder,
             "thumbnails": N_THUMBNAILS,
         }
         return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -60,6 +63,12 @@ class AnalysisCache:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
                 thumbs = [z[f"thumb{i}"] for i in range(int(meta["thumbnails"]))]
+                sound = None
+                if meta.get("sound"):
+                    sound = SoundReading(
+                        **meta["sound"],
+                        embedding=z.get("sound_embedding", None),
+                    )
                 return VideoAnalysis(
                     path=video,
                     info=probe(video),
@@ -71,6 +80,10 @@ class AnalysisCache:
                     motion=float(meta["motion"]),
                     encoder=str(meta["encoder"]),
                     thumbnails=thumbs,
+                    warmth=float(meta["warmth"]),
+                    saturation=float(meta["saturation"]),
+                    cut_rate=float(meta["cut_rate"]),
+                    sound=sound,
                 )
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
             path.unlink(missing_ok=True)  # damaged: recompute
@@ -85,8 +98,14 @@ class AnalysisCache:
             "motion": analysis.motion,
             "encoder": analysis.encoder,
             "thumbnails": len(analysis.thumbnails),
+            "warmth": analysis.warmth,
+            "saturation": analysis.saturation,
+            "cut_rate": analysis.cut_rate,
+            "sound": analysis.sound.to_dict() if analysis.sound else None,
         }
-        thumbs = {f"thumb{i}": t for i, t in enumerate(analysis.thumbnails)}
+        arrays = {f"thumb{i}": t for i, t in enumerate(analysis.thumbnails)}
+        if analysis.sound is not None and analysis.sound.embedding is not None:
+            arrays["sound_embedding"] = analysis.sound.embedding
         tmp = self.folder / f".{key}.{os.getpid()}.part.npz"
         try:
             np.savez(
@@ -94,7 +113,7 @@ class AnalysisCache:
                 meta=np.array(json.dumps(meta)),
                 frame_times=analysis.frame_times,
                 embeddings=analysis.embeddings,
-                **thumbs,
+                **arrays,
             )
             os.replace(tmp, self._file(key))
         except OSError:
@@ -113,9 +132,11 @@ def analyse_cached(
     settings: Settings,
     encoder: Callable[[], ImageEncoder],
     encoder_id: str,
+    audio_encoder: Callable[[], AudioEncoder] | None = None,
 ) -> VideoAnalysis:
-    """`analyse_video`, from the cache when this very file was analysed with these settings;
-    `encoder()` is only called (and the image model only loaded) on a miss."""
+    """`analyse_video` and `read_soundtrack`, from the cache when this very file was
+    analysed with these settings; `encoder()` and `audio_encoder()` are only called (and
+    their models only loaded) on a miss."""
     cache = AnalysisCache.in_data_dir(settings.data_dir)
     try:
         key = cache.key(video, settings, encoder_id)
@@ -124,6 +145,9 @@ def analyse_cached(
     if key is not None and (hit := cache.get(key, video)) is not None:
         return hit
     analysis = analyse_video(video, settings, encoder(), n_thumbnails=N_THUMBNAILS)
+    analysis.sound = read_soundtrack(
+        video, audio_encoder or (lambda: build_audio_encoder(settings))
+    )
     if key is not None:
         cache.put(key, analysis)
     return analysis

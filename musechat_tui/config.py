@@ -42,6 +42,12 @@ def default_config_file() -> Path:
     )
 
 
+def user_cache_dir() -> Path:
+    """Derived files that any run may rebuild (fixed text vectors, llama.cpp's converter,
+    dequantised models): the platformdirs cache dir."""
+    return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
 class Settings(BaseSettings):
     """Every knob of MuseChat. Field docs double as help text."""
 
@@ -75,6 +81,12 @@ class Settings(BaseSettings):
     recommender_checkpoint: Path | None = Field(
         None,
         description="Trained recommender checkpoint (default: DATA_DIR/models/recommender.pt).",
+    )
+    scorer: Literal["auto", "zero-shot", "learned"] = Field(
+        "auto",
+        description="Who ranks the tracks. auto: a configured recommender_checkpoint, else "
+        "the zero-shot scorer (a checkpoint found in DATA_DIR/models is used unless it was "
+        "trained on synthetic visualiser videos only); learned: the checkpoint, or an error.",
     )
     llm_model: Path | None = Field(
         None, description="GGUF file of the explanation LLM (default: packaged SmolLM2)."
@@ -151,6 +163,13 @@ class Settings(BaseSettings):
     export_fade_in_s: float = Field(0.3, ge=0, le=30, description="Export: music fade-in (s).")
     export_fade_out_s: float = Field(2.0, ge=0, le=30, description="Export: music fade-out (s).")
     top_k: int = Field(5, ge=1, le=100, description="Recommendations per turn.")
+    first_slate_diversity: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Turn 1: how much the picks must differ in style (maximal marginal "
+        "relevance over the audio embeddings); 0 keeps the plain score order.",
+    )
     threads: int = Field(2, ge=1, le=256, description="CPU threads for torch and onnxruntime.")
     batch_size: int = Field(16, ge=1, le=4096, description="Encoder batch size.")
 

@@ -8,7 +8,10 @@ import media_factory as mf
 import numpy as np
 import pytest
 
+from builder.demo_videos import DemoVideo, write_slideshow
 from musechat_tui.analysis import (
+    LABEL_FLOOR,
+    agreed_labels,
     analyse_video,
     describe_track,
     estimate_bpm,
@@ -91,10 +94,35 @@ def test_video_look_and_labels(tmp_path: Path) -> None:
     assert len(analysis.frame_times) == 12
     assert analysis.embeddings.shape == (12, 1280)
     assert abs(float(np.linalg.norm(analysis.embedding)) - 1.0) < 1e-5
-    assert analysis.labels and all(0 < label.score <= 1 for label in analysis.labels)
+    # A random texture shows nothing the classifier is sure of: its labels are dropped.
+    assert all(LABEL_FLOOR <= label.score <= 1 for label in analysis.labels)
     assert 0 < analysis.brightness < 1 and analysis.motion > 0.01
     assert len(analysis.thumbnails) == 6
-    assert "video showing" in analysis.describe()
+    assert "showing" in analysis.describe()
+
+
+def test_labels_need_confidence_and_agreement() -> None:
+    frames = [[Label("seashore", 0.6), Label("nematode", 0.1)]] + [
+        [Label("seashore", 0.5), Label("sandbar", 0.2)] for _ in range(3)
+    ]
+    labels = agreed_labels(frames)
+    assert [label.name for label in labels] == ["seashore", "sandbar"]  # one frame's noise: out
+    assert labels[0].score == pytest.approx((0.6 + 3 * 0.5) / 4)
+    assert agreed_labels([[Label("kite", 0.02)]] * 4) == []  # unsure everywhere: noise
+
+
+def test_photo_slideshow_look(tmp_path: Path) -> None:
+    """Real photos: the classifier is sure of them, the cuts between photos are counted,
+    a pan within one photo is not a cut, and the warm cat photo reads warm."""
+    settings = load_settings(tmp_path / "none.toml")
+    show = DemoVideo("t", ("chelsea", "rocket", "coffee"), 4.0, 1.2)
+    video = write_slideshow(show, tmp_path / "show.mp4", size=(320, 180))
+    analysis = analyse_video(video, settings, build_image_encoder(settings))
+    assert analysis.labels and analysis.labels[0].score > 0.1
+    assert analysis.cut_rate == pytest.approx(10.0, abs=1.0)  # two cuts in 12 s: 10 a minute
+    still = write_slideshow(DemoVideo("c", ("chelsea",), 8.0, 1.3), tmp_path / "cat.mp4")
+    cat = analyse_video(still, settings, build_image_encoder(settings))
+    assert cat.cut_rate == 0 and cat.warmth > 0.06 and "warm" in cat.describe()
 
 
 def test_long_videos_are_capped(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def test_first_turn_is_the_video_alone(engine: ChatEngine) -> None:
     assert len(turn.recommendations) == 5
     assert len({r.id for r in turn.recommendations}) == 5
     scores = [r.score for r in turn.recommendations]
-    assert scores == sorted(scores, reverse=True)
+    assert scores[0] == max(scores)  # the best first; the rest chosen to differ (below)
     top = turn.recommendations[0]
     assert top.title in turn.explanation
     d = session.to_dict()["turns"][0]
@@ -53,6 +53,22 @@ def test_first_turn_is_the_video_alone(engine: ChatEngine) -> None:
         "duration",
     }
     assert d["explanation"] == turn.explanation
+
+
+def test_the_first_slate_spans_styles(tmp_path: Path, library: Path, text_encoder: object) -> None:
+    """Maximal marginal relevance: the same best pick, then picks from more styles than the
+    plain score order gives; diversity 0 is the plain order."""
+    slates = {}
+    for diversity in (0.0, 0.6):
+        settings = make_settings(tmp_path, library, first_slate_diversity=diversity)
+        with ChatEngine(settings, explainer=TemplateExplainer(), text_encoder=text_encoder) as e:
+            turn = e.recommend(e.start(video()))
+            slates[diversity] = turn.recommendations
+    plain, diverse = slates[0.0], slates[0.6]
+    assert [r.score for r in plain] == sorted((r.score for r in plain), reverse=True)
+    assert diverse[0].id == plain[0].id
+    styles = [len({STYLE[(r.artist, r.title)] for r in s}) for s in (plain, diverse)]
+    assert styles[1] > styles[0]
 
 
 def test_words_can_come_with_the_first_turn(engine: ChatEngine) -> None:

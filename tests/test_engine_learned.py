@@ -13,7 +13,7 @@ import pytest
 import torch
 from engine_support import make_settings, present, video
 
-from musechat_tui.engine import ChatEngine
+from musechat_tui.engine import ChatEngine, EngineError
 from musechat_tui.engine.learned import LearnedScorer
 from musechat_tui.engine.scoring import ZeroShotScorer
 from musechat_tui.errors import ModelLoadError
@@ -32,8 +32,9 @@ def tiny(track_head: str = "linear", **kw: object) -> MuseChatRecommender:
 
 
 def engine_with(tmp_path: Path, library: Path, text_encoder: object, ckpt: Path) -> ChatEngine:
+    # The plain score order (no diverse first slate): these tests check the model's ranking.
     return ChatEngine(
-        make_settings(tmp_path, library),
+        make_settings(tmp_path, library, first_slate_diversity=0.0),
         checkpoint=ckpt,
         explainer=TemplateExplainer(),
         text_encoder=text_encoder,
@@ -148,3 +149,30 @@ def test_default_checkpoint_is_found_and_a_bad_one_falls_back(
     with ChatEngine(settings, explainer=TemplateExplainer(), text_encoder=text_encoder) as eng:
         assert isinstance(eng.scorer, ZeroShotScorer)
         assert any("zero-shot" in n for n in eng.notes)
+
+
+def test_a_model_of_visualiser_videos_does_not_silently_rank_real_footage(
+    tmp_path: Path, library: Path, text_encoder: object
+) -> None:
+    """A checkpoint trained on synthetic visualiser videos only: found in the data folder,
+    it is not used (and the notes say why); `scorer = learned` uses it; `zero-shot` never
+    loads one; `learned` without a checkpoint is a clear error."""
+    settings = make_settings(tmp_path, library)
+    default = settings.data_dir / "models" / "recommender.pt"
+    default.parent.mkdir(parents=True)
+    save_checkpoint(tiny(), default, {"synthetic_videos": True})
+
+    def scorer(**kw: object) -> tuple[object, list[str]]:
+        s = make_settings(tmp_path, library, **kw)
+        with ChatEngine(s, explainer=TemplateExplainer(), text_encoder=text_encoder) as eng:
+            return eng.scorer, eng.notes
+
+    chosen, notes = scorer()
+    assert isinstance(chosen, ZeroShotScorer)
+    assert any("synthetic visualiser videos" in n and "scorer = learned" in n for n in notes)
+    chosen, notes = scorer(scorer="learned")
+    assert isinstance(chosen, LearnedScorer) and any("ranks the tracks" in n for n in notes)
+    assert isinstance(scorer(scorer="zero-shot")[0], ZeroShotScorer)
+    default.unlink()
+    with pytest.raises(EngineError, match="no recommender checkpoint"):
+        scorer(scorer="learned")

@@ -95,6 +95,37 @@ def test_index_then_incremental_rerun(tmp_path: Path, settings: Settings) -> Non
     assert report.indexed == 6 and len(catalog_paths(settings)) == 6
 
 
+def test_character_and_hub_stats_are_stored_and_only_stale_ones_redone(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """Each track gets its key, mode, brightness, onset rate and hubness statistics. A
+    track analysed before music_character (version NULL) is re-analysed, and only it;
+    statistics against an older bank are recomputed without any re-analysis."""
+    music = tmp_path / "music"
+    make_library(music, n=3)
+    index_library(settings, music, settings.catalog_path)
+    with Catalog.open(settings.catalog_path, readonly=True) as cat:
+        tracks = cat.get_tracks(cat.ids(), segments=False)
+        assert all(t.music_key and t.character_version == 1 for t in tracks)
+        assert all(t.major is not None and t.centroid_hz and t.onset_rate is not None
+                   for t in tracks)  # fmt: skip
+        assert all(t.text_hub and t.text_hub[1] > 0 and t.text_hub_bank for t in tracks)
+        first = tracks[0]
+    db = sqlite3.connect(settings.catalog_path / "catalog.sqlite")
+    with db:
+        db.execute("UPDATE tracks SET character_version = NULL WHERE id = ?", [first.id])
+        db.execute("UPDATE tracks SET text_hub_bank = 'old', text_hub_mean = 0")
+    db.close()
+    report = index_library(settings, music, settings.catalog_path)
+    assert (report.indexed, report.unchanged) == (1, 2)
+    with Catalog.open(settings.catalog_path, readonly=True) as cat:
+        again = cat.get_tracks(cat.ids(), segments=False)
+        assert all(t.character_version == 1 for t in again)
+        assert {t.text_hub_bank for t in again} == {first.text_hub_bank}
+        assert all(t.text_hub[0] != 0 for t in again)
+        assert first.path in {t.path for t in again} and first.id not in {t.id for t in again}
+
+
 def test_bad_files_are_skipped_and_recorded(tmp_path: Path, settings: Settings) -> None:
     music = tmp_path / "music"
     make_library(music, n=2)

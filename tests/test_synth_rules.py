@@ -503,11 +503,11 @@ def test_answer_cache_keys_on_the_whole_request(tmp_path: Path) -> None:
 def test_the_zero_shot_scorer_matches_footage_to_music() -> None:
     """Real MiniLM: busy, bright, colourful footage prefers loud, fast, bright, major
     tracks; dark, still, muted footage prefers quiet, slow, dull, minor ones."""
-    from builder.synth.scorer import MusicFacts, ZeroShotScorer, video_words
+    from builder.synth.scorer import CorrespondenceScorer, MusicFacts, video_words
     from musechat_tui.config import load_settings
     from musechat_tui.encoders import build_text_encoder
 
-    scorer = ZeroShotScorer(build_text_encoder(load_settings(Path("/nonexistent.toml"))))
+    scorer = CorrespondenceScorer(build_text_encoder(load_settings(Path("/nonexistent.toml"))))
     music = [
         MusicFacts("fast", ["fast", "loud", "beat", "drums", "dance"], 140, -9, 3000.0, 0.2),
         MusicFacts("slow", ["slow", "quiet", "ambient", "piano"], 70, -30, 600.0, -0.2),

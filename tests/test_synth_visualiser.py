@@ -15,13 +15,13 @@ from builder.synth.visualiser import (
     COMMENT,
     SAMPLE_RATE,
     Excerpt,
-    estimate_key,
     make_synthetic_corpus,
     plan_excerpts,
     read_music,
     write_visualiser,
 )
 from musechat_tui.media import probe, sample_frames
+from musechat_tui.music_character import estimate_key
 
 SR = SAMPLE_RATE
 

@@ -287,8 +287,8 @@ def test_engine_loads_the_trainer_checkpoint(tmp_path: Path) -> None:
 
     for model in (MuseChatRecommender(cfg()), TwoTowerBaseline(cfg())):
         save_checkpoint(model.eval(), tmp_path / "m.pt", {"step": 1})
-        engine, engine_cfg = learned.load_model(tmp_path / "m.pt")
-        assert type(engine) is type(model) and engine_cfg == model.cfg
+        engine, meta = learned.load_model(tmp_path / "m.pt")
+        assert type(engine) is type(model) and engine.cfg == model.cfg and meta["step"] == 1
         v, vm, t, tm, mu, mm = (x[:1] for x in inputs())  # the engine scores one query
         with torch.no_grad():
             assert torch.allclose(
@@ -354,7 +354,8 @@ def test_audio_encoder_is_fine_tuned_when_configured(tmp_path: Path) -> None:
         )
     )
     assert summary["steps"] == 2
-    model, _ = load_checkpoint(out / "model.pt")
+    model, meta = load_checkpoint(out / "model.pt")
+    assert meta["synthetic_videos"] is True  # the toy set is visualiser-like: the engine sees it
     assert model.cfg.audio_dim == 32 and model.cfg.audio_encoder.startswith("ast:")
     tuned = ASTAudioEncoder(str(out / "audio_encoder"))
     assert tuned.id == model.cfg.audio_encoder  # a catalog indexed with it is accepted

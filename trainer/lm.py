@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from musechat_tui.config import user_cache_dir
 from musechat_tui.dataset import Split, read_quartets
 from musechat_tui.models.projector import Projector, ProjectorConfig, layout
 from trainer.config import LMConfig, LMRunConfig
@@ -35,9 +36,7 @@ RUN_FILE = "lm_run.json"
 
 
 def cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("musechat"))
+    return user_cache_dir()
 
 
 def packaged_gguf() -> Path:

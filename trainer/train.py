@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from musechat_tui.dataset import Manifest
 from musechat_tui.models.recommender import (
     MuseChatRecommender,
     RecommenderConfig,
@@ -291,10 +292,24 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> dict[str, Any]:
     }
 
 
+def _synthetic_dataset(data_dir: Path) -> bool | None:
+    try:
+        return bool(Manifest.load(data_dir).synthetic)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def write_model(module: TrainModule, path: Path, cfg: RunConfig, state: dict[str, int]) -> None:
     model = module.model
     model.cfg.temperature = module.loss.temperature  # the learned value, for the record
-    meta = {"step": state["step"], "dataset": str(cfg.data.dir), "run": cfg.to_dict()}
+    meta = {
+        "step": state["step"],
+        "dataset": str(cfg.data.dir),
+        # the engine reads this: a model that only saw visualiser videos does not rank real
+        # footage unless the user chooses it (setting scorer)
+        "synthetic_videos": _synthetic_dataset(cfg.data.dir),
+        "run": cfg.to_dict(),
+    }
     save_checkpoint(model, path, meta)
 
 

@@ -40,6 +40,7 @@ from musechat_tui.encoders import AudioEncoder, ImageEncoder
 from musechat_tui.errors import MediaError, MuseChatError, NoVideoStreamError
 from musechat_tui.media import central_window, probe, sample_frames
 from musechat_tui.media.probe import MediaInfo
+from musechat_tui.music_character import music_character
 
 FRAME_SIZE = 256  # short side of sampled frames, as analysis.analyse_video uses
 
@@ -138,26 +139,6 @@ def decode_frames(job: Job, path: Path, info: MediaInfo, settings: Settings) -> 
     )
 
 
-def music_character(y: np.ndarray, sr: int) -> dict[str, float]:
-    """What the base scorer's cross-modal correspondences read from the music: the
-    brightness of its timbre (spectral centroid, energy-weighted, Hz) and how major or
-    minor it sounds (Krumhansl key profiles; > 0 major)."""
-    import librosa
-
-    from builder.synth.visualiser import mode_score
-
-    if not np.any(y):
-        return {}
-    spec = np.abs(librosa.stft(y, n_fft=2048, hop_length=1024))
-    centroid = librosa.feature.spectral_centroid(S=spec, sr=sr)[0]
-    weight = spec.sum(axis=0) + 1e-9
-    chroma = librosa.feature.chroma_stft(S=spec**2, sr=sr, tuning=0.0)
-    return {
-        "centroid_hz": round(float((centroid * weight).sum() / weight.sum()), 1),
-        "major": round(mode_score(chroma), 4),
-    }
-
-
 def decode_job(job: Job, settings: Settings) -> Decoded | Failure:
     """Runs in a worker process: the decoded media, or why one of them cannot be used."""
     current = job.video
@@ -174,7 +155,9 @@ def decode_job(job: Job, settings: Settings) -> Decoded | Failure:
             out.track = track
             out.bpm = estimate_bpm(track.samples, track.sample_rate)
             out.energy_db = loudness_db(track.samples)
-            out.character = music_character(track.samples, track.sample_rate)
+            character = music_character(track.samples, track.sample_rate)
+            if character is not None:
+                out.character = {"centroid_hz": character.centroid_hz, "major": character.major}
         return out
     except MediaError as exc:
         return Failure(str(exc.path), exc.cause)

@@ -35,7 +35,7 @@ from builder.synth.features import (
     shard_index,
 )
 from builder.synth.offline import generate as offline_generate
-from builder.synth.scorer import BaseScorer, MusicFacts, VideoFacts, ZeroShotScorer
+from builder.synth.scorer import BaseScorer, CorrespondenceScorer, MusicFacts, VideoFacts
 from builder.synth.state import WORK_DIR, WorkState
 from builder.synth.stats import dataset_stats
 from builder.synth.validate import TagMatcher, Violation, load_vocabulary, validate
@@ -332,7 +332,7 @@ class Synth:
 
     # ------------------------------------------------------------------ stage 2: candidates
     def make_scorer(self) -> BaseScorer:
-        return ZeroShotScorer(self.text_encoder())
+        return CorrespondenceScorer(self.text_encoder())
 
     def choose_candidates(self, wanted: dict[str, tuple[CorpusEntry, str, str]]) -> dict[str, Pick]:
         self.splits = assign_splits(list(wanted), self.o.test_fraction, self.o.seed)
@@ -345,7 +345,7 @@ class Synth:
             "seed": self.o.seed,
             "pools": self.o.pool_sizes,
             "window": list(self.o.rank_window),
-            "scorer": ZeroShotScorer.id,
+            "scorer": CorrespondenceScorer.id,
         }
         fp = _fingerprint(config)
         saved = self.state.load_json("candidates.json")

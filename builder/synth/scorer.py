@@ -174,7 +174,7 @@ CORRESPONDENCES = (
 )
 
 
-class ZeroShotScorer(BaseScorer):
+class CorrespondenceScorer(BaseScorer):
     id = "zero-shot-v1"
     text_weight = 0.5
 

@@ -47,14 +47,13 @@ from musechat_tui.media.write import (
     encode_video,
     to_planes,
 )
+from musechat_tui.music_character import estimate_key
 
 SAMPLE_RATE = 32_000
 HOP = 512
 MANIFEST = "synthetic.jsonl"
 COMMENT = "synthetic visualiser video made by musechat-builder synth --synthetic"
 # Krumhansl-Kessler key profiles (major, minor), C first.
-MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 STYLES = ("bars", "rings", "particles")
 
 
@@ -145,31 +144,6 @@ def _per_frame(x: np.ndarray, n_frames: int, fps: float, sr: int, how: str = "me
         seg = x[..., a:b] if a < x.shape[-1] else x[..., -1:]
         out[i] = seg.max(axis=-1) if how == "max" else seg.mean(axis=-1)
     return out
-
-
-def estimate_key(chroma: np.ndarray) -> tuple[int, str]:
-    """(pitch class, mode) whose Krumhansl profile best correlates with mean chroma."""
-    c = chroma.mean(axis=-1)
-    best = (-2.0, 0, "major")
-    for mode, profile in (("major", MAJOR), ("minor", MINOR)):
-        for k in range(12):
-            r = float(np.corrcoef(c, np.roll(profile, k))[0, 1]) if c.std() > 0 else 0.0
-            if r > best[0]:
-                best = (r, k, mode)
-    return best[1], best[2]
-
-
-def mode_score(chroma: np.ndarray) -> float:
-    """How major (> 0) or minor (< 0) the music sounds: best major-key correlation minus
-    best minor-key correlation of the mean chroma."""
-    c = chroma.mean(axis=-1)
-    if c.std() == 0:
-        return 0.0
-    best = {
-        name: max(float(np.corrcoef(c, np.roll(p, k))[0, 1]) for k in range(12))
-        for name, p in (("major", MAJOR), ("minor", MINOR))
-    }
-    return best["major"] - best["minor"]
 
 
 def read_music(y: np.ndarray, sr: int, fps: float) -> Reading:

@@ -159,3 +159,21 @@ def m002_track_text(db: Database) -> None:
     # metadata) and its sentence vector, so text search needs no model run per track.
     db.execute("ALTER TABLE tracks ADD COLUMN description TEXT")
     db.execute("ALTER TABLE tracks ADD COLUMN text_embedding BLOB")
+
+
+@migrations()
+def m003_track_character(db: Database) -> None:
+    """The track's key, mode, timbre brightness and onset rate (music_character), the
+    version of that analysis, and its description vector's hubness statistics: the mean
+    and spread of its similarity to a fixed bank of reference queries (text_norms)."""
+    for column in (
+        "music_key TEXT",
+        "major REAL",
+        "centroid_hz REAL",
+        "onset_rate REAL",
+        "character_version INTEGER",
+        "text_hub_mean REAL",
+        "text_hub_std REAL",
+        "text_hub_bank TEXT",  # which bank (text_norms.bank_id): stale stats are recomputed
+    ):
+        db.execute(f"ALTER TABLE tracks ADD COLUMN {column}")

@@ -99,6 +99,17 @@ def _blob(a: np.ndarray | None) -> bytes | None:
     return None if a is None else np.ascontiguousarray(a, dtype="<f4").tobytes()
 
 
+def _stack(blobs: list[bytes]) -> np.ndarray:
+    """Equal-length float32 blobs as rows of one (n, d) array ((0, 0) for none)."""
+    if not blobs:
+        return np.zeros((0, 0), np.float32)
+    return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1).astype(np.float32)
+
+
+def _real(x: float | None) -> float | None:
+    return None if x is None else float(x)
+
+
 def _vec(b: bytes | None) -> np.ndarray | None:
     return None if b is None else np.frombuffer(b, dtype="<f4").astype(np.float32)
 
@@ -117,7 +128,7 @@ def update_checksum(h: Any, ids: np.ndarray, vecs: np.ndarray) -> None:
 
 # The tracks INSERT's placeholders: text that may come from file names as TEXT_PARAM (path,
 # title, artist, album, description), the rest plain.
-TRACK_PARAMS = ", ".join(TEXT_PARAM if i in (0, 4, 5, 6, 16) else "?" for i in range(18))
+TRACK_PARAMS = ", ".join(TEXT_PARAM if i in (0, 4, 5, 6, 16) else "?" for i in range(26))
 
 
 def file_digest(path: Path) -> str:
@@ -155,6 +166,14 @@ class TrackRecord:
     tags: dict[str, list[Label]] = field(default_factory=dict)  # vocab -> labels, best first
     description: str | None = None  # the track in words (analysis.describe_track)
     text_embedding: np.ndarray | None = None  # sentence vector of `description`
+    # music_character: key ("A minor"), mode score (> 0 major), centroid, onsets per second
+    music_key: str | None = None
+    major: float | None = None
+    centroid_hz: float | None = None
+    onset_rate: float | None = None
+    character_version: int | None = None
+    text_hub: tuple[float, float] | None = None  # text_norms.hub_stats of text_embedding
+    text_hub_bank: str | None = None  # the reference bank those were computed against
     id: int | None = None
     indexed_at: str | None = None
 
@@ -443,7 +462,9 @@ class Catalog:
                 cur = conn.execute(
                     "INSERT INTO tracks (path, size, mtime, content_hash, title, artist, album,"
                     " year, duration, window_start, bpm, energy, energy_curve, embedding,"
-                    " encoder, indexed_at, description, text_embedding)"
+                    " encoder, indexed_at, description, text_embedding, music_key, major,"
+                    " centroid_hz, onset_rate, character_version, text_hub_mean, text_hub_std,"
+                    " text_hub_bank)"
                     f" VALUES ({TRACK_PARAMS})",
                     (
                         sql_text(r.path),
@@ -464,6 +485,13 @@ class Catalog:
                         now,
                         sql_text(r.description),
                         _blob(r.text_embedding),
+                        r.music_key,
+                        _real(r.major),
+                        _real(r.centroid_hz),
+                        _real(r.onset_rate),
+                        r.character_version,
+                        *(r.text_hub or (None, None)),
+                        r.text_hub_bank,
                     ),
                 )
                 tid = int(cur.lastrowid or 0)
@@ -588,7 +616,8 @@ class Catalog:
     _TRACK_COLS = (
         "id, path, size, mtime, content_hash, title, artist, album, year, duration,"
         " window_start, bpm, energy, energy_curve, embedding, encoder, indexed_at,"
-        " description, text_embedding"
+        " description, text_embedding, music_key, major, centroid_hz, onset_rate,"
+        " character_version, text_hub_mean, text_hub_std, text_hub_bank"
     )
 
     @_locked
@@ -606,7 +635,8 @@ class Catalog:
                 [arg],
             ):
                 (tid, path, size, mtime, chash, title, artist, album, year, duration) = row[:10]
-                (wstart, bpm, energy, curve, emb, enc, at, desc, text_emb) = row[10:]
+                (wstart, bpm, energy, curve, emb, enc, at, desc, text_emb) = row[10:19]
+                (key, major, centroid, onsets, version, hub_mean, hub_std, bank) = row[19:]
                 by_id[tid] = TrackRecord(
                     id=tid,
                     path=path,
@@ -627,6 +657,13 @@ class Catalog:
                     indexed_at=at,
                     description=desc,
                     text_embedding=_vec(text_emb),
+                    music_key=key,
+                    major=major,
+                    centroid_hz=centroid,
+                    onset_rate=onsets,
+                    character_version=version,
+                    text_hub=None if hub_mean is None else (hub_mean, hub_std),
+                    text_hub_bank=bank,
                 )
             for tid, vocab, tag, prob in self.db.execute(
                 "SELECT track_id, vocab, tag, prob FROM tags "
@@ -656,6 +693,63 @@ class Catalog:
     def get_track(self, track_id: int, segments: bool = True) -> TrackRecord | None:
         found = self.get_tracks([track_id], segments=segments)
         return found[0] if found else None
+
+    # Numeric track columns the engine may load as arrays (the pool's metadata).
+    NUMERIC_COLUMNS = frozenset(
+        ["bpm", "duration", "energy", "major", "centroid_hz", "onset_rate"]
+        + ["text_hub_mean", "text_hub_std"]
+    )
+
+    @_locked
+    def numeric_columns(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """name -> float32 array over all tracks in id order (NaN where unknown)."""
+        unknown = set(names) - self.NUMERIC_COLUMNS
+        if unknown:
+            raise ValueError(f"not a numeric track column: {', '.join(sorted(unknown))}")
+        rows = self.db.execute(f"SELECT {', '.join(names)} FROM tracks ORDER BY id").fetchall()
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+        return {n: table[:, i].astype(np.float32) for i, n in enumerate(names)}
+
+    @_locked
+    def hub_banks(self) -> list[str | None]:
+        """Per track in id order: the reference bank of its stored hubness statistics."""
+        return [r[0] for r in self.db.execute("SELECT text_hub_bank FROM tracks ORDER BY id")]
+
+    @_locked
+    def stale_hub_stats(self, bank: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, description vectors) of the tracks whose statistics are not against `bank`."""
+        rows = self.db.execute(
+            "SELECT id, text_embedding FROM tracks WHERE text_embedding IS NOT NULL"
+            " AND (text_hub_bank IS NULL OR text_hub_bank != ?) ORDER BY id",
+            [bank],
+        ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return ids, _stack([r[1] for r in rows])
+
+    @_locked
+    def put_hub_stats(
+        self, ids: np.ndarray, mean: np.ndarray, spread: np.ndarray, bank: str
+    ) -> None:
+        """Store recomputed hubness statistics (no re-analysis: only the numbers change)."""
+        self._require_writable()
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE tracks SET text_hub_mean = ?, text_hub_std = ?, text_hub_bank = ?"
+                " WHERE id = ?",
+                [
+                    (float(m), float(s), bank, int(i))
+                    for i, m, s in zip(ids, mean, spread, strict=True)
+                ],
+            )
+
+    @_locked
+    def paths_lacking_character(self, version: int) -> set[str]:
+        """Files analysed before music_character version `version` (to be re-analysed)."""
+        rows = self.db.execute(
+            "SELECT path FROM tracks WHERE character_version IS NULL OR character_version < ?",
+            [version],
+        )
+        return {r[0] for r in rows}
 
     @_locked
     def track_ids_where(self, where: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[int]:
@@ -702,8 +796,7 @@ class Catalog:
             "SELECT id, text_embedding FROM tracks WHERE text_embedding IS NOT NULL ORDER BY id"
         ).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
-        return ids, vecs.astype(np.float32)
+        return ids, _stack([r[1] for r in rows])
 
     @_locked
     def checksum(self) -> tuple[int, str]:

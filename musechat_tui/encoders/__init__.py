@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "image_encoder_id",
+    "text_encoder_id",
     "AudioEncoder",
     "AudioFeatures",
     "ImageEncoder",
@@ -55,6 +56,17 @@ def image_encoder_id(settings: Settings, loaded: ImageEncoder | None = None) -> 
     from musechat_tui.encoders.efficientnet import EfficientNetLite0Encoder
 
     return EfficientNetLite0Encoder.id
+
+
+def text_encoder_id(settings: Settings) -> str:
+    """The id `build_text_encoder(settings)` will have, without loading any weights."""
+    if settings.text_encoder == "clip":
+        from musechat_tui.encoders.clip import model_id
+
+        return model_id("clip-text", settings.clip_model)
+    from musechat_tui.encoders.minilm import MiniLMTextEncoder
+
+    return MiniLMTextEncoder.id
 
 
 def build_text_encoder(settings: Settings) -> TextEncoder:

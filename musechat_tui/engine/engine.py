@@ -53,6 +53,7 @@ from musechat_tui.engine.session import (
     SessionStore,
     Turn,
 )
+from musechat_tui.engine.slate import diverse_slate
 from musechat_tui.engine.video import VideoFeatures
 from musechat_tui.errors import MuseChatError
 from musechat_tui.explain.base import Done
@@ -115,26 +116,48 @@ class ChatEngine:
 
     # ------------------------------------------------------------------ setup
     def _choose_scorer(self, checkpoint: Path | None) -> Scorer:
+        """The scorer the settings ask for, with a note saying which one ranks and why."""
+        mode = self.settings.scorer
+        zero_shot = ZeroShotScorer(self.text_encoder)
         path, explicit = (checkpoint, True) if checkpoint else default_checkpoint(self.settings)
+        if mode == "zero-shot" or (path is None and mode == "auto"):
+            return zero_shot
         if path is None:
-            return ZeroShotScorer(self.text_encoder)
-        try:
-            index = None
-            if self.catalog.dim is not None:
-                index, _ = VectorIndex.open_for(self.catalog)
-            return LearnedScorer.load(
-                path,
-                text_encoder=self.text_encoder,
-                catalog=self.catalog,
-                image_encoder_id=self.image_encoder_id,
-                index=index,
+            raise EngineError(
+                "scorer = learned, but there is no recommender checkpoint: set "
+                "recommender_checkpoint or train one (musechat-trainer train)"
             )
+        try:
+            learned = self._load_learned(path)
         except MuseChatError as exc:
-            if explicit:
+            if explicit or mode == "learned":
                 raise
-            self.notes.append(f"trained recommender not used ({exc}); using zero-shot")
-            log.warning("%s", self.notes[-1])
-            return ZeroShotScorer(self.text_encoder)
+            self._note(f"trained recommender not used ({exc}); using zero-shot")
+            return zero_shot
+        if mode == "auto" and not explicit and learned.meta.get("synthetic_videos"):
+            self._note(
+                f"the trained recommender at {path} learned from synthetic visualiser videos "
+                "only; the zero-shot scorer ranks real footage (set scorer = learned to use it)"
+            )
+            return zero_shot
+        self._note(f"the trained recommender at {path} ranks the tracks")
+        return learned
+
+    def _load_learned(self, path: Path) -> LearnedScorer:
+        index = None
+        if self.catalog.dim is not None:
+            index, _ = VectorIndex.open_for(self.catalog)
+        return LearnedScorer.load(
+            path,
+            text_encoder=self.text_encoder,
+            catalog=self.catalog,
+            image_encoder_id=self.image_encoder_id,
+            index=index,
+        )
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        log.info("%s", text)
 
     @property
     def image_encoder(self) -> Any:
@@ -358,7 +381,11 @@ class ChatEngine:
         total = scores.total + sum(adj.values(), np.zeros(len(rows), np.float32))
         # Best first; ties by id so the same state always gives the same list.
         order = np.lexsort((pool.ids[rows], -total))
-        order = order[np.isfinite(total[order])][:k]
+        order = order[np.isfinite(total[order])]
+        if ctx.request is None:  # the first slate: picks that differ in style
+            audio = pool.audio[rows]
+            order = diverse_slate(order, total, audio, k, self.settings.first_slate_diversity)
+        order = order[:k]
         picked = []
         for i in order:
             parts = {n: float(v[i]) for n, v in {**scores.parts, **adj}.items()}

@@ -24,16 +24,16 @@ from musechat_tui.models.recommender import (
 CANDIDATES = 200  # hnswlib hits per relaxation level; constraints re-rank within them
 
 
-def load_model(path: Path) -> tuple[MuseChatRecommender, RecommenderConfig]:
+def load_model(path: Path) -> tuple[MuseChatRecommender, dict[str, Any]]:
     if not path.is_file():
         raise ModelLoadError(f"{path}: recommender checkpoint does not exist")
     try:
-        model, _meta = load_checkpoint(path)
+        model, meta = load_checkpoint(path)
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise ModelLoadError(f"{path}: cannot load the recommender: {exc}") from None
     except Exception as exc:  # pickle/zip errors of a damaged file
         raise ModelLoadError(f"{path}: not a loadable torch checkpoint ({exc})") from None
-    return model, model.cfg
+    return model, meta
 
 
 class LearnedScorer(Scorer):
@@ -53,6 +53,7 @@ class LearnedScorer(Scorer):
         self.catalog = catalog
         self.index = index
         self._tracks: tuple[int, np.ndarray] | None = None  # (id(pool), projected tracks)
+        self.meta: dict[str, Any] = {}  # the checkpoint's (dataset, synthetic_videos, run)
 
     @classmethod
     def load(
@@ -64,7 +65,8 @@ class LearnedScorer(Scorer):
         image_encoder_id: str,
         index: VectorIndex | None = None,
     ) -> LearnedScorer:
-        model, cfg = load_model(Path(path))
+        model, meta = load_model(Path(path))
+        cfg = model.cfg
         wanted = {
             "image encoder": (cfg.image_encoder, image_encoder_id),
             "text encoder": (cfg.text_encoder, text_encoder.id),
@@ -81,7 +83,9 @@ class LearnedScorer(Scorer):
                 f"{path}: the model expects {cfg.audio_dim}-d music features, the catalog "
                 f"holds {catalog.dim}-d"
             )
-        return cls(model, cfg, Path(path), text_encoder, catalog, index)
+        scorer = cls(model, cfg, Path(path), text_encoder, catalog, index)
+        scorer.meta = meta
+        return scorer
 
     # ------------------------------------------------------------------ scoring
     def fused(self, ctx: ScoringContext, pool: TrackPool) -> np.ndarray:

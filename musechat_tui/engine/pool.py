@@ -13,10 +13,31 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from musechat_tui.catalog import Catalog
+from musechat_tui.engine.text_norms import hub_stats
 from musechat_tui.engine.vocabulary import (
     CONCEPTS_BY_NAME,
     TAG_PRESENT_PROB,
     TAG_PRESENT_RANK,
+)
+
+
+def row_sims(matrix: np.ndarray, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """matrix[rows] @ vector."""
+    # One pass over the whole (contiguous) matrix, then pick rows: cheaper than copying the
+    # selected rows out first (10k x 384 floats is a 15 MB copy). einsum, not `@`: BLAS
+    # threads spin-wait when the other core is busy (20 ms instead of 1.5 ms for 10k rows).
+    return np.einsum("ij,j->i", matrix, vector.astype(matrix.dtype, copy=False))[rows]
+
+
+NUMBERS = (
+    "bpm",
+    "duration",
+    "energy",
+    "major",
+    "centroid_hz",
+    "onset_rate",
+    "text_hub_mean",
+    "text_hub_std",
 )
 
 
@@ -34,6 +55,15 @@ class TrackPool:
     tag_present: np.ndarray  # (n, T) bool: shown tag (top 5 of its vocabulary) or prob >= 0.1
     text: np.ndarray  # (n, dt) float32 description vectors (zeros when missing)
     audio: np.ndarray  # (n, da) float32 track embeddings, L2-normalised
+    # music_character per track (NaN when unknown): mode score (> 0 major), timbre
+    # brightness (Hz), onsets per second; and the text vectors' hubness statistics.
+    # (None: unknown for every track, e.g. a pool built from a dataset's facts)
+    major: np.ndarray | None = None
+    centroid_hz: np.ndarray | None = None
+    onset_rate: np.ndarray | None = None
+    hub_mean: np.ndarray | None = None
+    hub_std: np.ndarray | None = None
+    hub_bank: list[str | None] | None = None  # the bank each track's statistics are against
     encoder: str | None = None
     # (vocab, stored spelling) pairs per lower-case tag: for index-friendly SQL.
     tag_sources: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -42,6 +72,11 @@ class TrackPool:
 
     def __post_init__(self) -> None:
         self._tag_col = {t: i for i, t in enumerate(self.tag_names)}
+        for name in ("major", "centroid_hz", "onset_rate", "hub_mean", "hub_std"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.full(len(self.ids), np.nan, np.float32))
+        if self.hub_bank is None:
+            self.hub_bank = [None] * len(self.ids)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -50,8 +85,10 @@ class TrackPool:
     def load(cls, catalog: Catalog) -> TrackPool:
         with catalog.snapshot():
             rows = catalog.db.execute(
-                "SELECT id, path, title, artist, bpm, duration, energy FROM tracks ORDER BY id"
+                "SELECT id, path, title, artist FROM tracks ORDER BY id"
             ).fetchall()
+            numbers = catalog.numeric_columns(NUMBERS)
+            hub_bank = catalog.hub_banks()
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             tag_rows = catalog.db.execute(
                 "SELECT track_id, vocab, tag, prob, rank FROM tags ORDER BY track_id"
@@ -91,17 +128,46 @@ class TrackPool:
             paths=[r[1] for r in rows],
             titles=[r[2] or "untitled" for r in rows],
             artists=[r[3] for r in rows],
-            bpm=np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=np.float32),
-            duration=np.array([r[5] for r in rows], dtype=np.float32),
-            energy=np.array([np.nan if r[6] is None else r[6] for r in rows], dtype=np.float32),
+            bpm=numbers["bpm"],
+            duration=numbers["duration"],
+            energy=numbers["energy"],
             tag_names=tag_names,
             tag_probs=probs,
             tag_present=present,
             text=text,
             audio=audio,
+            major=numbers["major"],
+            centroid_hz=numbers["centroid_hz"],
+            onset_rate=numbers["onset_rate"],
+            hub_mean=numbers["text_hub_mean"],
+            hub_std=numbers["text_hub_std"],
+            hub_bank=hub_bank,
             encoder=catalog.encoder,
             tag_sources=sources,
         )
+
+    # ------------------------------------------------------------------ hubness
+    def stale_hub_rows(self, bank: str) -> np.ndarray:
+        """Rows whose hubness statistics are missing or against another reference bank
+        (catalogs indexed before them, or before the bank changed)."""
+        assert self.hub_bank is not None and self.hub_mean is not None
+        other = np.array([b != bank for b in self.hub_bank], dtype=bool)
+        return np.flatnonzero(other | np.isnan(self.hub_mean))
+
+    def fill_hub_stats(self, bank: str, vectors: np.ndarray) -> None:
+        """Compute stale statistics in memory (`musechat-builder index` stores them)."""
+        rows = self.stale_hub_rows(bank)
+        if len(rows):
+            mean, spread = hub_stats(self.text[rows], vectors)
+            self.hub_mean[rows], self.hub_std[rows] = mean, spread
+            for r in rows:
+                self.hub_bank[r] = bank
+
+    def text_sims(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Hubness-corrected similarity of the description vectors to `vector`: each
+        track's cosine in units of its own spread over the reference bank (text_norms)."""
+        sims = row_sims(self.text, vector, rows)
+        return (sims - self.hub_mean[rows]) / self.hub_std[rows]
 
     # ------------------------------------------------------------------ lookups
     def rows(self, ids: np.ndarray | list[int]) -> np.ndarray:

@@ -1,13 +1,13 @@
-"""A video as the engine keeps it (what a session stores and resumes from), and what its
-look suggests musically: the explicit half of the zero-shot bridge.
+"""A video as the engine keeps it (what a session stores and resumes from), and what it
+suggests musically.
 
-Visual facts -> musical expectations, as plain rules:
-- motion sets the expected tempo and energy (still footage ~85 bpm, fast cuts ~140 bpm);
-- darkness asks for calm, slow, ambient music; brightness and colour for upbeat pop;
-- an instrument or a musical place the image model sees (a piano, a stage, a church)
-  suggests that instrument or style.
-The same expectations are also put in words ("slow, soft, gentle, calm ambient music for
-a dark, still video showing ...") and embedded, to meet the track descriptions in text space.
+Three readings, each one concern:
+- physical rules (here): motion and cuts set the expected tempo and loudness;
+- the affective bridge (engine/affect.py): valence and arousal from brightness,
+  saturation, colour warmth, motion and cuts;
+- the scene in words (engine/scene.py): what the image model sees, mapped through the
+  text encoder to musical words, which with the description form the video's music query.
+The video's own sound (soundtrack.py) is kept too: speech asks for instrumental music.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from musechat_tui.analysis import VideoAnalysis
 from musechat_tui.encoders.base import Label
-from musechat_tui.engine.vocabulary import CONCEPTS_BY_NAME, IMAGENET_MUSIC, LOOK_TAGS, LOOK_WORDS
+from musechat_tui.engine.affect import Affect, video_affect
 
 
 @dataclass
@@ -35,6 +35,13 @@ class VideoFeatures:
     description: str  # VideoAnalysis.describe()
     encoder: str
     embeddings: np.ndarray = field(repr=False)  # (frames, dim) float32 frame features
+    warmth: float = 0.0
+    saturation: float = 0.35
+    cut_rate: float = 0.0
+    sound: str | None = None  # soundtrack.SoundReading.kind; None: no soundtrack
+    sound_tags: list[str] = field(default_factory=list)
+    sound_encoder: str | None = None
+    sound_embedding: list[float] | None = field(default=None, repr=False)
 
     @classmethod
     def from_analysis(cls, v: VideoAnalysis) -> VideoFeatures:
@@ -48,6 +55,17 @@ class VideoFeatures:
             description=v.describe(),
             encoder=v.encoder,
             embeddings=np.asarray(v.embeddings, dtype=np.float32),
+            warmth=v.warmth,
+            saturation=v.saturation,
+            cut_rate=v.cut_rate,
+            sound=v.sound.kind if v.sound else None,
+            sound_tags=list(v.sound.tags) if v.sound else [],
+            sound_encoder=v.sound.encoder if v.sound else None,
+            sound_embedding=(
+                [float(x) for x in v.sound.embedding]
+                if v.sound is not None and v.sound.embedding is not None
+                else None
+            ),
         )
 
     @property
@@ -67,46 +85,38 @@ class VideoFeatures:
         return cls(**d, embeddings=embeddings)
 
     # ------------------------------------------------------------------ the musical reading
-    def looks(self) -> dict[str, float]:
-        """How strongly each LOOK_TAGS category applies (0..1), from the measured look."""
-        return looks_of(self.brightness, self.colourfulness, self.motion)
+    def look(self) -> dict[str, float]:
+        return {
+            "brightness": self.brightness,
+            "saturation": self.saturation,
+            "warmth": self.warmth,
+            "motion": self.motion,
+            "cut_rate": self.cut_rate,
+        }
 
-    def expected_tags(self) -> dict[str, float]:
-        """Tag -> weight the footage suggests (look categories + instruments seen)."""
-        out: dict[str, float] = {}
-        for look, amount in self.looks().items():
-            for tag, w in LOOK_TAGS[look].items():
-                out[tag] = out.get(tag, 0.0) + amount * w
-        for concept, weight in self.seen_concepts().items():
-            for tag in CONCEPTS_BY_NAME[concept].tags[:2]:
-                out[tag] = out.get(tag, 0.0) + weight
-        return out
+    def affect(self) -> Affect:
+        return video_affect(self.look())
 
-    def seen_concepts(self) -> dict[str, float]:
-        """Musical concepts named by what the image model sees (ImageNet classes)."""
-        out: dict[str, float] = {}
-        for label in self.labels[:5]:
-            concept = IMAGENET_MUSIC.get(label.name.lower())
-            if concept and label.score >= 0.05:
-                out[concept] = max(out.get(concept, 0.0), min(1.0, 2 * label.score))
-        return out
+    def pace(self) -> float:
+        """0 (still, no cuts) .. 1 (fast motion or a cut every 3 s): the physical drive."""
+        return max(_ramp(self.motion, 0.02, 0.16), _ramp(self.cut_rate, 2.0, 20.0))
 
     def expected_bpm(self) -> float:
-        """Motion -> tempo: ~85 bpm for still footage up to ~145 for fast motion."""
-        return 85.0 + 60.0 * _ramp(self.motion, 0.02, 0.16)
+        """Motion and cuts -> tempo: ~85 bpm for still footage up to ~145 for fast motion."""
+        return 85.0 + 60.0 * self.pace()
 
     def expected_energy_db(self) -> float:
-        """Motion and brightness -> loudness: dark and still quiet, bright and busy loud."""
-        drive = 0.7 * _ramp(self.motion, 0.02, 0.16) + 0.3 * _ramp(self.brightness, 0.25, 0.7)
-        return -30.0 + 16.0 * drive
+        """Motion and cuts -> loudness: still footage quiet, busy footage loud."""
+        return -30.0 + 16.0 * self.pace()
 
-    def music_query(self) -> str:
-        """The expectations in words, for the text encoder."""
-        looks = self.looks()
-        words = [LOOK_WORDS[k] for k, v in sorted(looks.items(), key=lambda kv: -kv[1]) if v > 0.3]
-        words += list(self.seen_concepts())
-        feel = ", ".join(words) if words else "fitting"
-        return f"{feel} music for a {self.description}"
+    def music_query(self, scene_words: list[str]) -> str:
+        """The video's reading in words, for the text encoder: the scene's musical words,
+        the feel of its look and the description."""
+        feel = [*scene_words]
+        if mood := self.affect().words():
+            feel.append(mood)
+        lead = ", ".join(feel) if feel else "fitting"
+        return f"{lead} music for a {self.description}"
 
 
 def looks_of(brightness: float, colourfulness: float, motion: float) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """The words the engine understands, as data: musical concepts and the catalog tags
-(musicnn's MTT and MSD vocabularies) they stand for, and what a video's look suggests
-musically. The request parser and the zero-shot scorer read these tables; keeping them
-here makes the rules easy to read and extend.
+(musicnn's MTT and MSD vocabularies) they stand for, and the mood lexicon a scene is read
+into. The request parser and the zero-shot scorer read these tables; keeping them here
+makes the rules easy to read and extend.
 
 Tag names are lower-case; the catalog stores some mixed-case ("Mellow", "Hip-Hop") and
 the pool lower-cases them on load.
@@ -147,72 +147,16 @@ LOUDNESS_CONCEPTS: dict[str, int] = {
 SLOW_BPM = 85.0
 FAST_BPM = 135.0
 
-# What a video's look suggests musically (the zero-shot bridge's explicit part): tags
-# with weights. Dark or still footage asks for calm, slow, ambient music; bright and
-# colourful for upbeat pop; fast motion for tempo and drive.
-LOOK_TAGS: dict[str, dict[str, float]] = {
-    "dark": {
-        "ambient": 1.0,
-        "slow": 0.8,
-        "soft": 0.6,
-        "quiet": 0.6,
-        "chillout": 0.5,
-        "new age": 0.4,
-        "experimental": 0.3,
-        "sad": 0.3,
-    },
-    "bright": {"pop": 0.6, "happy": 0.8, "catchy": 0.4, "beautiful": 0.3},
-    "colourful": {"pop": 0.6, "happy": 0.6, "dance": 0.4, "party": 0.4, "catchy": 0.3},
-    "muted": {"mellow": 0.6, "acoustic": 0.5, "folk": 0.3, "soft": 0.4, "classical": 0.3},
-    "still": {
-        "slow": 0.8,
-        "soft": 0.6,
-        "ambient": 0.6,
-        "piano": 0.4,
-        "classical": 0.4,
-        "quiet": 0.4,
-    },
-    "moving": {
-        "fast": 1.0,
-        "drums": 0.8,
-        "beat": 0.6,
-        "rock": 0.6,
-        "dance": 0.5,
-        "electronic": 0.4,
-        "loud": 0.5,
-    },
-}
-LOOK_WORDS: dict[str, str] = {
-    "dark": "calm, slow, atmospheric ambient",
-    "bright": "bright, happy, upbeat",
-    "colourful": "colourful, upbeat pop",
-    "muted": "mellow, acoustic",
-    "still": "slow, soft, gentle",
-    "moving": "fast, energetic, driving rhythm with drums",
-}
-
-# ImageNet classes that name an instrument or a musical setting: the video shows it, so
-# the music may feature it.
-IMAGENET_MUSIC: dict[str, str] = {
-    "grand piano": "piano",
-    "upright": "piano",
-    "electric guitar": "guitar",
-    "acoustic guitar": "guitar",
-    "banjo": "country",
-    "violin": "strings",
-    "cello": "strings",
-    "harp": "harp",
-    "flute": "flute",
-    "drum": "drums",
-    "steel drum": "drums",
-    "organ": "classical",
-    "church": "choir",
-    "altar": "choir",
-    "stage": "rock",
-    "accordion": "folk",
-    "sax": "jazz",
-    "cornet": "jazz",
-    "trombone": "jazz",
-    "disco ball": "dance",
-    "maraca": "dance",
-}
+# Mood and atmosphere words a scene can evoke: the targets of the scene reading (what the
+# image model sees is mapped to these and to the catalog's tags through the text encoder,
+# engine/scene.py) and part of the hubness bank (text_norms). No picture -> word table.
+MOOD_LEXICON: tuple[str, ...] = (
+    "adventurous", "aggressive", "airy", "bouncy", "bright", "calm", "carefree",
+    "cheerful", "chilly", "cold", "cosy", "creepy", "dark", "dramatic", "dreamy",
+    "eerie", "elegant", "epic", "exotic", "festive", "frantic", "funny", "gloomy",
+    "grand", "heroic", "hopeful", "icy", "intense", "joyful", "lonely", "majestic",
+    "melancholic", "menacing", "mysterious", "nostalgic", "ominous", "peaceful",
+    "playful", "powerful", "quirky", "relaxed", "romantic", "sad", "serene", "solemn",
+    "spooky", "summery", "sunny", "suspenseful", "sweet", "tender", "tense", "triumphant",
+    "tropical", "uplifting", "urban", "warm", "whimsical", "wild", "wintry",
+)  # fmt: skip

@@ -1,0 +1,106 @@
+"""Hubness reduction for the text bridge.
+
+In a sentence-embedding space some track descriptions sit close to almost every query
+(a track tagged "ambient, slow, soft, quiet" is near any calm video's words) and win
+everything: a hub. The standard correction compares each track's similarity with how
+similar it is to queries in general: every description vector is scored against a fixed
+bank of reference queries, and the mean and spread of those similarities are stored with
+the catalog at index time (`tracks.text_hub_mean`, `text_hub_std`). At query time a
+track's similarity becomes (sim - mean) / spread: how much closer this query is than a
+typical one, per track.
+
+The bank is built from the vocabulary (moods, concepts, scenes) so that it covers what
+the engine sends: video readings and user requests. Its vectors are computed once per text
+model and kept on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import numpy as np
+
+from musechat_tui.config import user_cache_dir
+from musechat_tui.engine.vocabulary import CONCEPTS, MOOD_LEXICON
+
+MIN_SPREAD = 0.02  # floor of a track's spread: a constant description must not explode
+
+
+BANK_SIZE = 400
+
+
+def reference_queries() -> list[str]:
+    """The fixed bank (deterministic): queries shaped like the engine's own, so a track's
+    mean similarity to it captures what every query shares ("... music for a ... video,
+    showing ..."): video readings with random looks, ImageNet classes and moods, and
+    request-like phrases of moods and concepts."""
+    from musechat_tui.analysis import describe_video
+    from musechat_tui.encoders.imagenet_classes import IMAGENET_CLASSES
+
+    rng = np.random.default_rng(0)
+    words = sorted({*MOOD_LEXICON, *(c.name for c in CONCEPTS)})
+    bank = [f"{w} music" for w in words]
+    while len(bank) < BANK_SIZE:
+        look = describe_video(
+            brightness=float(rng.uniform(0.05, 0.9)),
+            warmth=float(rng.normal(0.03, 0.08)),
+            colourfulness=float(rng.uniform(0.0, 0.6)),
+            motion=float(rng.uniform(0.0, 0.2)),
+            cut_rate=float(rng.choice([0.0, 0.0, 5.0, 12.0, 30.0])),
+            seen=[str(c) for c in rng.choice(IMAGENET_CLASSES, size=int(rng.integers(0, 4)))],
+        )
+        feel = [str(w) for w in rng.choice(words, size=int(rng.integers(0, 4)), replace=False)]
+        bank.append(f"{', '.join(feel) or 'fitting'} music for a {look}")
+    return bank
+
+
+def bank_id(texts: list[str], encoder_id: str) -> str:
+    return hashlib.sha1("\n".join([encoder_id, *texts]).encode()).hexdigest()[:16]
+
+
+_MEMO: dict[str, np.ndarray] = {}  # this process's fixed vectors, by bank_id
+
+
+def encode_fixed(text_encoder: Any, texts: list[str]) -> np.ndarray:
+    """Vectors of a fixed list of texts (the hub bank, the scene words, the ImageNet class
+    names): encoded once per text model and list, then kept in this process and on disk
+    (the user's cache folder; a damaged or unwritable file only costs the time)."""
+    key = bank_id(texts, getattr(text_encoder, "id", "?"))
+    if key in _MEMO:
+        return _MEMO[key]
+    path = user_cache_dir() / "text-vectors" / f"{key}.npy"
+    try:
+        vectors = np.load(path, allow_pickle=False).astype(np.float32)
+        if vectors.shape[0] != len(texts):
+            raise ValueError("stale")
+    except (OSError, ValueError):
+        vectors = np.asarray(text_encoder.encode(texts), dtype=np.float32)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
+            np.save(tmp, vectors)
+            tmp.replace(path)
+        except OSError:
+            pass
+    _MEMO[key] = vectors
+    return vectors
+
+
+def reference_vectors(text_encoder: Any) -> np.ndarray:
+    return encode_fixed(text_encoder, reference_queries())
+
+
+def reference_bank(text_encoder: Any) -> tuple[str, np.ndarray]:
+    """(the bank's id for this text model, its vectors): what stored statistics name."""
+    texts = reference_queries()
+    return bank_id(texts, getattr(text_encoder, "id", "?")), encode_fixed(text_encoder, texts)
+
+
+def hub_stats(text: np.ndarray, bank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, spread) of each row's cosine similarity to the bank (rows of zeros: 0, 1)."""
+    sims = np.asarray(text, dtype=np.float32) @ bank.T
+    spread = np.maximum(sims.std(axis=1), MIN_SPREAD)
+    missing = ~np.any(text, axis=1)
+    return np.where(missing, 0.0, sims.mean(axis=1)), np.where(missing, 1.0, spread)
