@@ -292,9 +292,9 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> dict[str, Any]:
     }
 
 
-def _synthetic_dataset(data_dir: Path) -> bool | None:
+def _synthetic_dataset(data_dir: str | Path) -> bool | None:
     try:
-        return bool(Manifest.load(data_dir).synthetic)
+        return bool(Manifest.load(Path(data_dir)).synthetic)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -81,7 +81,8 @@ def _pool_z(values: np.ndarray) -> np.ndarray:
 
 
 def track_affect(pool: TrackPool) -> tuple[np.ndarray, np.ndarray]:
-    """(valence, arousal) of every track in the pool, each a weighted sum of z-scores."""
+    """(valence, arousal) of every track in the pool: weighted sums of the descriptors'
+    z-scores, standardised again over the pool."""
     columns = {
         "major": pool.major,
         "bpm": np.log2(pool.bpm),  # tempo is perceived on a log scale
@@ -90,9 +91,11 @@ def track_affect(pool: TrackPool) -> tuple[np.ndarray, np.ndarray]:
         "onset_rate": pool.onset_rate,
     }
     z = {name: _pool_z(v) for name, v in columns.items()}
-    valence = sum(w * z[n] for n, w in MUSIC_VALENCE.items()) / sum(MUSIC_VALENCE.values())
-    arousal = sum(w * z[n] for n, w in MUSIC_AROUSAL.items()) / sum(MUSIC_AROUSAL.values())
-    return np.asarray(valence, np.float32), np.asarray(arousal, np.float32)
+    valence = sum(w * z[n] for n, w in MUSIC_VALENCE.items())
+    arousal = sum(w * z[n] for n, w in MUSIC_AROUSAL.items())
+    # In the video's units (z-scores): a video as far from typical as a track is from the
+    # catalog's middle lands next to it, not beyond the catalog's edge.
+    return _pool_z(valence).astype(np.float32), _pool_z(arousal).astype(np.float32)
 
 
 def affect_fit(video: Affect, valence: np.ndarray, arousal: np.ndarray) -> np.ndarray:

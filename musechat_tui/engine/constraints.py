@@ -45,7 +45,7 @@ MIN_WEIGHT = 0.2
 
 # Adjustment weights, in z units (a scorer's components are z-scores of weight ~1).
 W_WANT = 0.8
-W_WANT_PRESENT = 2.0  # the tag the user sees: what "satisfies the request" means
+W_WANT_PRESENT = 2.5  # the tag the user sees: what "satisfies the request" means
 W_LESS = 1.0
 W_LESS_PRESENT = 1.0
 W_RELAXED_EXCLUDED = 2.0

@@ -92,12 +92,12 @@ FIRST_TURN = {
     "video_affect": 1.0,
     "video_sound": 0.8,  # the pairs have no sound: set by hand
 }
-LATER_TURN = {
-    "video_text": 0.35,
-    "scene_tags": 0.15,
-    "video_pace": 0.25,
-    "video_affect": 0.25,
-    "video_sound": 0.5,
+LATER_TURN = {  # the video's share stays what it was before the scene and affect parts (0.6)
+    "video_text": 0.25,
+    "scene_tags": 0.1,
+    "video_pace": 0.15,
+    "video_affect": 0.1,
+    "video_sound": 0.3,
     "request_text": 1.4,
     "anchor_audio": 1.0,
 }
