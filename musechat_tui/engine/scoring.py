@@ -24,7 +24,7 @@ from musechat_tui.engine.affect import affect_fit, track_affect
 from musechat_tui.engine.pool import TrackPool, row_sims
 from musechat_tui.engine.requests import Request
 from musechat_tui.engine.scene import SceneReader, SceneWords
-from musechat_tui.engine.text_norms import reference_bank
+from musechat_tui.engine.text_norms import encode_fixed, reference_bank, reference_looks
 from musechat_tui.engine.video import VideoFeatures
 
 
@@ -103,6 +103,34 @@ LATER_TURN = {  # the video's share stays what it was before the scene and affec
 }
 
 
+FIRST_TURN_HUBNESS = True  # standardise the first-turn score per track (reference videos)
+
+
+def _reference_video(look: dict[str, Any]) -> VideoFeatures:
+    from musechat_tui.analysis import describe_video
+    from musechat_tui.encoders.base import Label
+
+    labels = [Label(n, s) for n, s in look["labels"]]
+    description = describe_video(
+        look["brightness"], look["warmth"], look["colourfulness"], look["motion"],
+        look["cut_rate"], [label.name for label in labels],
+    )  # fmt: skip
+    return VideoFeatures(
+        path="reference",
+        duration=60.0,
+        labels=labels,
+        brightness=look["brightness"],
+        colourfulness=look["colourfulness"],
+        motion=look["motion"],
+        description=description,
+        encoder="reference",
+        embeddings=np.zeros((1, 1), np.float32),
+        warmth=look["warmth"],
+        saturation=look["saturation"],
+        cut_rate=look["cut_rate"],
+    )
+
+
 class ZeroShotScorer(Scorer):
     """No paired training data: the video meets the tracks through words, physics and affect.
 
@@ -132,6 +160,7 @@ class ZeroShotScorer(Scorer):
         self._scene_words: dict[str, SceneWords] = {}  # video path -> its words
         self._affect: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
         self._bank: tuple[str, np.ndarray] | None = None
+        self._first_norms: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
 
     # ------------------------------------------------------------------ per pool, once
     def prepare(self, pool: TrackPool) -> None:
@@ -189,14 +218,12 @@ class ZeroShotScorer(Scorer):
             return row_sims(pool.audio, np.asarray(video.sound_embedding, np.float32), rows)
         return np.zeros(len(rows), np.float32)
 
-    def score(self, ctx: ScoringContext, pool: TrackPool, rows: np.ndarray) -> Scores:
-        self.prepare(pool)
-        first = ctx.request is None  # the video alone (words may come with turn 1 too)
-        w = FIRST_TURN if first else LATER_TURN
-        video = ctx.video
+    def video_parts(
+        self, video: VideoFeatures, pool: TrackPool, rows: np.ndarray, w: dict[str, float]
+    ) -> dict[str, tuple[float, np.ndarray]]:
         valence, arousal = self.track_affect(pool)
         scene = self.scene_words(video, pool)
-        parts: dict[str, tuple[float, np.ndarray]] = {
+        return {
             "video_text": (w["video_text"], pool.text_sims(self.video_vector(video, pool), rows)),
             "scene_tags": (w["scene_tags"], pool.tag_weights(scene.words, rows)),
             "video_pace": (w["video_pace"], self.pace_fit(video, pool, rows)),
@@ -206,6 +233,31 @@ class ZeroShotScorer(Scorer):
             ),
             "video_sound": (w["video_sound"], self.sound_fit(video, pool, rows)),
         }
+
+    def first_turn_norms(self, pool: TrackPool) -> tuple[np.ndarray, np.ndarray]:
+        """Each track's mean and spread of its first-turn score over reference videos."""
+        if self._first_norms is None or self._first_norms[0] != id(pool):
+            rows = np.arange(len(pool))
+            refs = [_reference_video(look) for look in reference_looks()]
+            queries = [self.video_query(v, pool) for v in refs]
+            vectors = encode_fixed(self.text_encoder, queries)
+            self._video_vectors.update(zip(queries, vectors, strict=True))
+            totals = np.stack(
+                [
+                    combine(self.video_parts(v, pool, rows, FIRST_TURN), len(rows)).total
+                    for v in refs
+                ]
+            )
+            spread = np.maximum(totals.std(axis=0), 0.1)
+            self._first_norms = (id(pool), (totals.mean(axis=0), spread))
+        return self._first_norms[1]
+
+    def score(self, ctx: ScoringContext, pool: TrackPool, rows: np.ndarray) -> Scores:
+        self.prepare(pool)
+        first = ctx.request is None  # the video alone (words may come with turn 1 too)
+        w = FIRST_TURN if first else LATER_TURN
+        video = ctx.video
+        parts = self.video_parts(video, pool, rows, w)
         if not first:
             if ctx.request_vector is not None:
                 parts["request_text"] = (
@@ -221,4 +273,8 @@ class ZeroShotScorer(Scorer):
         if ctx.like_rows is not None and len(ctx.like_rows):
             centroid = pool.audio[ctx.like_rows].mean(axis=0)
             parts["like_artist"] = (0.8, row_sims(pool.audio, centroid, rows))
-        return combine(parts, len(rows))
+        scores = combine(parts, len(rows))
+        if first and FIRST_TURN_HUBNESS:
+            mean, spread = self.first_turn_norms(pool)
+            scores.total = (scores.total - mean[rows]) / spread[rows]
+        return scores

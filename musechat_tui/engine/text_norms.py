@@ -104,3 +104,28 @@ def hub_stats(text: np.ndarray, bank: np.ndarray) -> tuple[np.ndarray, np.ndarra
     spread = np.maximum(sims.std(axis=1), MIN_SPREAD)
     missing = ~np.any(text, axis=1)
     return np.where(missing, 0.0, sims.mean(axis=1)), np.where(missing, 1.0, spread)
+
+
+def reference_looks(n: int = 64) -> list[dict[str, Any]]:
+    """A fixed spread of typical videos (looks and what they show), for standardising each
+    track's first-turn score against how it scores for videos in general (the same
+    hubness correction, on the whole score: a track that fits every video is not a pick
+    for any one in particular)."""
+    from musechat_tui.encoders.imagenet_classes import IMAGENET_CLASSES
+
+    rng = np.random.default_rng(1)
+    looks = []
+    for _ in range(n):
+        names = rng.choice(IMAGENET_CLASSES, size=int(rng.integers(1, 4)), replace=False)
+        looks.append(
+            {
+                "brightness": float(rng.uniform(0.05, 0.9)),
+                "warmth": float(rng.normal(0.03, 0.08)),
+                "colourfulness": float(rng.uniform(0.0, 0.6)),
+                "saturation": float(rng.uniform(0.05, 0.8)),
+                "motion": float(rng.uniform(0.0, 0.2)),
+                "cut_rate": float(rng.choice([0.0, 0.0, 5.0, 12.0, 30.0])),
+                "labels": [(str(c), float(rng.uniform(0.05, 0.6))) for c in names],
+            }
+        )
+    return looks
