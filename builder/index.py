@@ -366,13 +366,11 @@ def refresh_hub_stats(catalog: Catalog, settings: Settings) -> int:
     (or none): only numbers change, no track is analysed again. Returns how many."""
     from musechat_tui.engine.text_norms import bank_id, reference_queries
 
-    # Known without loading the model: nothing to do when every track is current.
-    ids, _ = catalog.stale_hub_stats(bank_id(reference_queries(), text_encoder_id(settings)))
-    if not len(ids):
-        return 0
-    name, vectors = reference_bank(build_text_encoder(settings))
+    # The bank's id is known without loading the model: it loads only when work is due.
+    name = bank_id(reference_queries(), text_encoder_id(settings))
     ids, texts = catalog.stale_hub_stats(name)
     if len(ids):
+        _, vectors = reference_bank(build_text_encoder(settings))
         mean, spread = hub_stats(texts, vectors)
         catalog.put_hub_stats(ids, mean, spread, name)
     return len(ids)

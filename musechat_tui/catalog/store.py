@@ -695,15 +695,21 @@ class Catalog:
         return found[0] if found else None
 
     # Numeric track columns the engine may load as arrays (the pool's metadata).
-    NUMERIC_COLUMNS = frozenset(
-        ["bpm", "duration", "energy", "major", "centroid_hz", "onset_rate"]
-        + ["text_hub_mean", "text_hub_std"]
+    NUMERIC_COLUMNS = (
+        "bpm",
+        "duration",
+        "energy",
+        "major",
+        "centroid_hz",
+        "onset_rate",
+        "text_hub_mean",
+        "text_hub_std",
     )
 
     @_locked
-    def numeric_columns(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+    def numeric_columns(self, names: Sequence[str] = NUMERIC_COLUMNS) -> dict[str, np.ndarray]:
         """name -> float32 array over all tracks in id order (NaN where unknown)."""
-        unknown = set(names) - self.NUMERIC_COLUMNS
+        unknown = set(names) - set(self.NUMERIC_COLUMNS)
         if unknown:
             raise ValueError(f"not a numeric track column: {', '.join(sorted(unknown))}")
         rows = self.db.execute(f"SELECT {', '.join(names)} FROM tracks ORDER BY id").fetchall()

@@ -29,18 +29,6 @@ def row_sims(matrix: np.ndarray, vector: np.ndarray, rows: np.ndarray) -> np.nda
     return np.einsum("ij,j->i", matrix, vector.astype(matrix.dtype, copy=False))[rows]
 
 
-NUMBERS = (
-    "bpm",
-    "duration",
-    "energy",
-    "major",
-    "centroid_hz",
-    "onset_rate",
-    "text_hub_mean",
-    "text_hub_std",
-)
-
-
 @dataclass
 class TrackPool:
     ids: np.ndarray  # (n,) int64, ascending
@@ -87,7 +75,7 @@ class TrackPool:
             rows = catalog.db.execute(
                 "SELECT id, path, title, artist FROM tracks ORDER BY id"
             ).fetchall()
-            numbers = catalog.numeric_columns(NUMBERS)
+            numbers = catalog.numeric_columns()
             hub_bank = catalog.hub_banks()
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             tag_rows = catalog.db.execute(

@@ -160,15 +160,20 @@ class ZeroShotScorer(Scorer):
         self._scene_words: dict[str, SceneWords] = {}  # video path -> its words
         self._affect: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
         self._bank: tuple[str, np.ndarray] | None = None
+        self._prepared: int | None = None  # id() of the pool whose statistics are current
         self._first_norms: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
 
     # ------------------------------------------------------------------ per pool, once
     def prepare(self, pool: TrackPool) -> None:
-        """Hubness statistics for tracks indexed without them or against another bank."""
+        """Hubness statistics for tracks indexed without them or against another bank:
+        once per pool, not on every turn (checking is a pass over every track)."""
+        if self._prepared == id(pool):
+            return
         if self._bank is None:
             self._bank = reference_bank(self.text_encoder)
         if len(pool.stale_hub_rows(self._bank[0])):
             pool.fill_hub_stats(*self._bank)
+        self._prepared = id(pool)
 
     def scene_words(self, video: VideoFeatures, pool: TrackPool) -> SceneWords:
         if self._scene is None:
