@@ -78,6 +78,27 @@ def quiet(engine: ChatEngine, rec: Recommendation, anchor: Recommendation) -> bo
     return has("quiet")(engine, rec, anchor) or bool(energy < -26)
 
 
+def any_tag(*tags: str) -> Judge:
+    def judge(engine: ChatEngine, rec: Recommendation, anchor: Recommendation) -> bool:
+        return bool(set(tags) & set(engine.pool.shown_tags(engine.pool.row(rec.id))))
+
+    return judge
+
+
+def bpm_within(low: float, high: float) -> Judge:
+    def judge(engine: ChatEngine, rec: Recommendation, anchor: Recommendation) -> bool:
+        return rec.bpm is not None and low <= rec.bpm <= high
+
+    return judge
+
+
+def every(*judges: Judge) -> Judge:
+    def judge(engine: ChatEngine, rec: Recommendation, anchor: Recommendation) -> bool:
+        return all(j(engine, rec, anchor) for j in judges)
+
+    return judge
+
+
 @dataclass(frozen=True)
 class Case:
     request: str  # what the user types; "{k}" becomes the anchor's rank in turn 1
@@ -103,6 +124,38 @@ CASES = (
     Case("quiet", quiet, "tag quiet/soft or < -26 dBFS"),
     Case("no piano", lacks("piano"), "no piano tag"),
     Case("no vocals", lacks("vocals"), "no vocal tag"),
+    # moods (in the concept table, and one open word mapped through the text encoder)
+    Case("something sad", has("sad"), "tag sad/mellow"),
+    Case("happier", has("happy"), "tag happy/catchy/party/pop"),
+    Case("more energetic", has("energetic"), "tag fast/loud/rock/dance/drums/metal/party"),
+    Case(
+        "something romantic",
+        any_tag("beautiful", "mellow", "soft", "sexy"),
+        "tag beautiful/mellow/soft/sexy",
+    ),  # fmt: skip
+    # uses
+    Case("it's for a workout video", bpm_within(115, 180), "115-180 bpm"),
+    Case(
+        "for a meditation video",
+        every(bpm_within(40, 95), lacks("drums")),
+        "40-95 bpm and no drums tag",
+    ),  # fmt: skip
+    Case("podcast intro", lacks("vocals"), "no vocal tag (someone talks over it)"),
+    # typos
+    Case("no drumss", lacks("drums"), "no drums/beat tag"),
+    Case("slowr please", slower, "bpm below the anchor's"),
+    Case("more pianno", has("piano"), "tag piano"),
+    # compounds
+    Case(
+        "no vocals and a bit slower",
+        every(lacks("vocals"), slower),
+        "no vocal tag and bpm below the anchor's",
+    ),  # fmt: skip
+    Case(
+        "piano, no drums, under 100 bpm",
+        every(has("piano"), lacks("drums"), bpm_within(0, 100)),
+        "tag piano, no drums tag, <= 100 bpm",
+    ),  # fmt: skip
 )
 
 
@@ -221,6 +274,9 @@ REFINEMENTS = (
     "at least as long as my video",
     "not that artist",
     "something different",
+    "something romantic and dreamy",  # open words through the text encoder
+    "it's for a wedding video, in a minor key",
+    "no drumss, slowr",  # typos
 )
 
 

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         "auto",
         description="Who writes explanations; auto: the endpoint if configured, else llama.cpp.",
     )
+    request_parser: Literal["auto", "rules", "llm"] = Field(
+        "auto",
+        description="Who reads refinement requests; auto: an LLM when an OpenAI-compatible "
+        "endpoint or a GGUF bigger than the packaged SmolLM2 is configured, else the rules "
+        "(always the fallback).",
+    )
     llm_timeout_s: float = Field(
         20.0, gt=0, le=600, description="Wall-clock budget for one LLM explanation."
     )

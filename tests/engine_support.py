@@ -43,6 +43,17 @@ LIBRARY = [
     ("Deep Space", "Orbit", "ambient,electronic,synth,chillout", 110, 380, -21, "ambient"),
 ]
 PROBS = [0.7, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15]
+# Estimated key and mode score (> 0 major) of some tracks; the rest are unknown.
+KEYS = {
+    "Morning Etude": ("D major", 0.3),
+    "Rain Nocturne": ("D minor", -0.25),
+    "Ragtime Run": ("C major", 0.4),
+    "Party Time": ("C major", 0.35),
+    "Sad Song": ("A minor", -0.3),
+    "Adagio": ("G minor", -0.2),
+    "Allegro": ("D major", 0.25),
+    "Nebula": ("E minor", -0.15),
+}
 
 
 def make_records(text_encoder: object) -> list[TrackRecord]:
@@ -72,6 +83,8 @@ def make_records(text_encoder: object) -> list[TrackRecord]:
                 segment_embeddings=segs.astype(np.float32),
                 segment_starts=np.array([0.0, 10.0, 20.0]),
                 tags={"mtt": mtt, "msd": msd} if msd else {"mtt": mtt},
+                music_key=KEYS.get(title, (None, None))[0],
+                major=KEYS.get(title, (None, None))[1],
             )
         )
     add_text_embeddings(records, text_encoder)

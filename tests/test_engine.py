@@ -276,7 +276,7 @@ def test_an_earlier_request_gives_way_to_a_newer_one(engine: ChatEngine) -> None
     assert any("earlier request" in n and "Ada Keys" in n for n in turn.notes)
     anchor_bpm = engine.pool.bpm[engine.pool.row(turn.anchor_id)]
     assert all(r.bpm > anchor_bpm for r in turn.recommendations)
-    assert not session.preferences.only_artists  # forgotten, so it no longer bites
+    assert not session.preferences.states["artist"].only  # forgotten, so it no longer bites
 
 
 def test_relaxed_tempo_ranks_the_nearest_first(engine: ChatEngine) -> None:
@@ -333,7 +333,7 @@ def test_session_is_saved_and_resumed(tmp_path: Path, library: Path, text_encode
     with ChatEngine(settings, explainer=TemplateExplainer(), text_encoder=text_encoder) as eng:
         resumed = eng.resume(sid)
         assert resumed.to_dict() == saved
-        assert resumed.preferences.excluded == ["drums"]
+        assert resumed.preferences.states["concept"].excluded == ["drums"]
         assert resumed.rejected and resumed.accepted == [t2.recommendations[0].id]
         assert np.allclose(resumed.video.embeddings, video().embeddings)
         t3 = eng.run_turn(resumed, "slower")

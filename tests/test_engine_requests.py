@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from musechat_tui.engine.requests import Bound, NameBook, parse_request
+from musechat_tui.engine.constraints.duration import Bound
+from musechat_tui.engine.requests import NameBook, parse_request
 
 NAMES = NameBook.build(
     ["Scott Joplin", "Drascula OST", "J. S. Bach", "W. A. Mozart", "No Doubt"],
@@ -135,7 +136,10 @@ def test_never_fails_on_odd_input() -> None:
     [
         ("without any vocals, it's for a voice-over", ["no vocals", "instrumental"]),
         ("music under my voice over", ["instrumental"]),
-        ("for a narrated travel vlog", ["instrumental"]),
+        (
+            "for a narrated travel vlog",
+            ["instrumental", "use travel vlog → adventurous, uplifting, carefree, 95-130 bpm"],
+        ),
         ("no drums at all", ["no drums"]),
         ("drumless please", ["no drums"]),
         ("vocal-less", ["no vocals", "instrumental"]),

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from musechat_tui.analysis import loudness_word, tempo_word
+from musechat_tui.engine.scoring import zscore  # one standardisation for every scorer
 from musechat_tui.engine.video import looks_of
 
 
@@ -94,16 +95,6 @@ class BaseScorer(ABC):
         rows = np.asarray(rows, dtype=np.int64)
         s = self.scores(video, rows)
         return rows[np.lexsort((rows, -s))]
-
-
-def zscore(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    finite = np.isfinite(x)
-    if not finite.any():
-        return np.zeros_like(x)
-    x = np.where(finite, x, x[finite].mean())  # unknown (no tempo): the pool's average
-    sd = x.std()
-    return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
 
 
 LOOK_WORDS = {

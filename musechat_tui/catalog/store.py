@@ -716,10 +716,23 @@ class Catalog:
         table = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
         return {n: table[:, i].astype(np.float32) for i, n in enumerate(names)}
 
+    TEXT_COLUMNS = ("title", "artist", "path", "music_key", "text_hub_bank")
+
     @_locked
-    def hub_banks(self) -> list[str | None]:
-        """Per track in id order: the reference bank of its stored hubness statistics."""
-        return [r[0] for r in self.db.execute("SELECT text_hub_bank FROM tracks ORDER BY id")]
+    def text_columns(self, names: Sequence[str]) -> dict[str, list[str | None]]:
+        """name -> values over all tracks in id order (None where unknown)."""
+        unknown = set(names) - set(self.TEXT_COLUMNS)
+        if unknown:
+            raise ValueError(f"not a text track column: {', '.join(sorted(unknown))}")
+        rows = self.db.execute(f"SELECT {', '.join(names)} FROM tracks ORDER BY id").fetchall()
+        return {n: [r[i] for r in rows] for i, n in enumerate(names)}
+
+    @_locked
+    def tag_rows(self) -> list[tuple[int, str, str, float, int]]:
+        """Every stored tag as (track id, vocab, tag, prob, rank), in track id order."""
+        return self.db.execute(
+            "SELECT track_id, vocab, tag, prob, rank FROM tags ORDER BY track_id"
+        ).fetchall()
 
     @_locked
     def stale_hub_stats(self, bank: str) -> tuple[np.ndarray, np.ndarray]:

@@ -36,6 +36,7 @@ from musechat_tui.engine.constraints import (
     TurnFacts,
     adjustments,
     forget,
+    like_artists,
     make_plan,
     matched_terms,
     relax,
@@ -43,6 +44,7 @@ from musechat_tui.engine.constraints import (
 )
 from musechat_tui.engine.explaining import explain_events, facts_for
 from musechat_tui.engine.learned import LearnedScorer
+from musechat_tui.engine.llm_request import build_request_llm, read_request
 from musechat_tui.engine.pool import TrackPool
 from musechat_tui.engine.requests import NameBook, Request, parse_request
 from musechat_tui.engine.scoring import Scorer, ScoringContext, ZeroShotScorer
@@ -55,6 +57,7 @@ from musechat_tui.engine.session import (
 )
 from musechat_tui.engine.slate import diverse_slate
 from musechat_tui.engine.video import VideoFeatures
+from musechat_tui.engine.word_map import WordMap
 from musechat_tui.errors import MuseChatError
 from musechat_tui.explain.base import Done
 from musechat_tui.explain.facts import TrackFacts
@@ -65,6 +68,7 @@ CHECKPOINT_NAME = "models/recommender.pt"  # default place of a trained checkpoi
 ANCHOR_NAMED = 1.5  # anchor weight when the user points at a track ("more like #3")
 ANCHOR_IMPLIED = 1.0  # the previous pick
 ANCHOR_AWAY = -0.8  # "something different"
+_UNSET = object()  # the request LLM before the first typed request decides it
 
 
 class EngineError(MuseChatError):
@@ -113,6 +117,28 @@ class ChatEngine:
         self.notes: list[str] = []  # engine-level remarks (scorer choice) for the UI
         self._plans: dict[tuple[str, int], Plan] = {}  # for the explanation's "matched"
         self.scorer = self._choose_scorer(checkpoint)
+        self._word_map: WordMap | None = None
+        self._request_llm: Any = _UNSET  # built on the first typed request
+
+    def _read_request(self, text: str) -> Request:
+        """The rules' reading, or a configured LLM's (validated; the rules on failure)."""
+        rules = parse_request(text, self.names, self.word_map)
+        if self._request_llm is _UNSET:
+            try:
+                self._request_llm = build_request_llm(self.settings)
+            except MuseChatError as exc:  # a missing GGUF: the rules, and say why once
+                log.warning("%s; requests are read by the rules", exc)
+                self._request_llm = None
+        req, _reader = read_request(text, self.names, rules, self._request_llm)
+        return req
+
+    @property
+    def word_map(self) -> WordMap:
+        """Open words of a request -> catalog tags and moods (built on the first request)."""
+        if self._word_map is None:
+            with one_torch_thread():
+                self._word_map = WordMap(self.text_encoder, self.pool.tag_names)
+        return self._word_map
 
     # ------------------------------------------------------------------ setup
     def _choose_scorer(self, checkpoint: Path | None) -> Scorer:
@@ -181,6 +207,8 @@ class ChatEngine:
         close = getattr(self._explainer, "close", None)
         if close:
             close()
+        if self._request_llm not in (None, _UNSET):
+            self._request_llm.close()
 
     def __enter__(self) -> ChatEngine:
         return self
@@ -238,7 +266,7 @@ class ChatEngine:
         number = len(session.turns) + 1
         prev = session.last
         notes: list[str] = []
-        req = parse_request(text, self.names) if text and text.strip() else None
+        req = self._read_request(text) if text and text.strip() else None
         if req is None and prev is not None:
             req = Request(text=text or "")
 
@@ -260,7 +288,7 @@ class ChatEngine:
         if req is not None and req.query_text:
             with one_torch_thread():
                 request_vector = self.text_encoder.encode([req.query_text])[0]
-        like_rows = [pool.artist_rows(a) for a in plan.like_artists]
+        like_rows = [pool.artist_rows(a) for a in like_artists(plan)]
         ctx = ScoringContext(
             video=session.video,
             turn=number,
@@ -374,7 +402,7 @@ class ChatEngine:
         pool = self.pool
         if len(base) == 0:
             return []
-        found = relax(self.catalog, pool, plan.filters, base)
+        found = relax(plan.filters, base, len(pool))
         rows = found.rows
         scores = self.scorer.score(ctx, pool, rows)
         adj = adjustments(plan, pool, rows, shown, found.dropped)
@@ -432,7 +460,7 @@ class ChatEngine:
             tags=pool.shown_tags(row),
             bpm=None if np.isnan(bpm) else round(float(bpm), 1),
             duration=round(float(pool.duration[row]), 1),
-            relaxed=[f.label for f in plan.filters if not found.passing[f.label][row]],
+            relaxed=[f.label for f in plan.filters if not f.passing[row]],
             parts={n: round(v, 3) for n, v in parts.items()},
         )
 

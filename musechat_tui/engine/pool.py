@@ -1,7 +1,8 @@
 """The catalog in memory, as arrays the scorers can work on in one matrix product: track
 ids, metadata columns, the tag probability matrix, and the description (text) and audio
 embeddings. Loaded once per chat (a 10k-track catalog is ~40 MB and loads in well under a
-second); SQLite stays the truth and filters still go through SQL.
+second); SQLite stays the truth; the pool is
+its snapshot, and the constraint filters are masks over it.
 
 Rows are in ascending id order; `rows(ids)` maps ids to row numbers.
 """
@@ -52,11 +53,13 @@ class TrackPool:
     hub_mean: np.ndarray | None = None
     hub_std: np.ndarray | None = None
     hub_bank: list[str | None] | None = None  # the bank each track's statistics are against
+    keys: list[str | None] | None = None  # estimated key ("A minor"), None when unknown
     encoder: str | None = None
     # (vocab, stored spelling) pairs per lower-case tag: for index-friendly SQL.
     tag_sources: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     _tag_col: dict[str, int] = field(default_factory=dict, repr=False)
     _tag_stats: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _artist_keys: np.ndarray = field(init=False, repr=False)  # lower-case, for artist masks
 
     def __post_init__(self) -> None:
         self._tag_col = {t: i for i, t in enumerate(self.tag_names)}
@@ -65,6 +68,9 @@ class TrackPool:
                 setattr(self, name, np.full(len(self.ids), np.nan, np.float32))
         if self.hub_bank is None:
             self.hub_bank = [None] * len(self.ids)
+        if self.keys is None:
+            self.keys = [None] * len(self.ids)
+        self._artist_keys = np.array([(a or "").lower() for a in self.artists], dtype=object)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -72,15 +78,10 @@ class TrackPool:
     @classmethod
     def load(cls, catalog: Catalog) -> TrackPool:
         with catalog.snapshot():
-            rows = catalog.db.execute(
-                "SELECT id, path, title, artist FROM tracks ORDER BY id"
-            ).fetchall()
+            names = catalog.text_columns(("path", "title", "artist", "music_key", "text_hub_bank"))
             numbers = catalog.numeric_columns()
-            hub_bank = catalog.hub_banks()
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            tag_rows = catalog.db.execute(
-                "SELECT track_id, vocab, tag, prob, rank FROM tags ORDER BY track_id"
-            ).fetchall()
+            ids = catalog.ids()
+            tag_rows = catalog.tag_rows()
             text_ids, text_vecs = catalog.text_embeddings()
             audio_parts = list(catalog.iter_embeddings())
         n = len(ids)
@@ -113,9 +114,9 @@ class TrackPool:
         )
         return cls(
             ids=ids,
-            paths=[r[1] for r in rows],
-            titles=[r[2] or "untitled" for r in rows],
-            artists=[r[3] for r in rows],
+            paths=[p or "" for p in names["path"]],
+            titles=[t or "untitled" for t in names["title"]],
+            artists=names["artist"],
             bpm=numbers["bpm"],
             duration=numbers["duration"],
             energy=numbers["energy"],
@@ -129,7 +130,8 @@ class TrackPool:
             onset_rate=numbers["onset_rate"],
             hub_mean=numbers["text_hub_mean"],
             hub_std=numbers["text_hub_std"],
-            hub_bank=hub_bank,
+            hub_bank=names["text_hub_bank"],
+            keys=names["music_key"],
             encoder=catalog.encoder,
             tag_sources=sources,
         )
@@ -205,11 +207,12 @@ class TrackPool:
         cols = cols[np.argsort(-self.tag_probs[row, cols], kind="stable")]
         return [self.tag_names[c] for c in cols[:limit]]
 
+    def artist_mask(self, artists: list[str]) -> np.ndarray:
+        """Per track: whether its artist is one of `artists` (case-insensitive)."""
+        return np.isin(self._artist_keys, [a.lower() for a in artists if a])
+
     def artist_rows(self, artist: str) -> np.ndarray:
-        low = artist.lower()
-        return np.array(
-            [i for i, a in enumerate(self.artists) if a and a.lower() == low], dtype=np.int64
-        )
+        return np.flatnonzero(self.artist_mask([artist]))
 
     def distinct_artists(self) -> list[str]:
         return sorted({a for a in self.artists if a})

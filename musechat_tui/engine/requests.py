@@ -4,14 +4,15 @@ Sentence embeddings get some words wrong: "no vocals" lands next to "vocals", "f
 has no notion of the current track's tempo, names and durations are not semantics. So
 before anything is embedded, these are read explicitly into typed requests:
 
-- concepts with a polarity: "piano" / "more strings" (want), "less electronic" /
-  "not so sad" (less: a penalty), "no vocals" / "without drums" (exclude: a filter);
-- tempo: "faster", "a bit slower", "around 120 bpm", "under 100 bpm", "same tempo";
-- duration: "at least as long as my video", "under 3 minutes", "shorter";
-- loudness: "quieter", "louder";
-- names: "like Scott Joplin", "only Bach", "not that artist", "same artist";
-- references to the last list: "more like #3", "not #2", "bring back #2", "the second one";
-- "something different", "start over".
+- each constraint kind reads its own patterns (engine/constraints/: tempo, duration,
+  loudness, key and mode, the video's use, "that artist");
+- the clause reader here reads what needs the polarity of the words before it: concepts
+  ("piano" / "more strings" want, "less electronic" / "not so sad" less, "no vocals" /
+  "without drums" / "drumless" exclude), artist names ("like Scott Joplin", "only Bach")
+  and references to the last list ("more like #3", "not #2", "bring back #2");
+- "something different", "start over", "show the rejected ones again";
+- what is left of a clause, when a word map is given (engine/word_map.py), is read as
+  open words ("romantic", "tense") mapped to catalog tags and moods.
 
 What is left after the understood negative, numeric and reference parts are cut out is
 the query text that goes to the text encoder. Nothing here knows about the catalog
@@ -22,54 +23,22 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-from musechat_tui.engine.vocabulary import CONCEPTS, CONCEPTS_BY_NAME, IMPLIED_BY_EXCLUSION
+from musechat_tui.engine.constraints import KINDS
+from musechat_tui.engine.constraints.artist import ArtistRequest
+from musechat_tui.engine.constraints.base import Part
+from musechat_tui.engine.constraints.concept import ConceptRequest, Polarity, add_concept
+from musechat_tui.engine.constraints.duration import DurationRequest
+from musechat_tui.engine.constraints.tempo import TempoRequest
+from musechat_tui.engine.constraints.words import cut
+from musechat_tui.engine.vocabulary import CONCEPTS
 
-Polarity = Literal["want", "less", "exclude"]
-
-
-@dataclass(frozen=True)
-class ConceptRequest:
-    concept: str  # a vocabulary.CONCEPTS name
-    polarity: Polarity
-    strength: float = 1.0  # "more piano" 1.5
-
-
-@dataclass(frozen=True)
-class Bound:
-    """A bound in seconds: a number, or a multiple of the video's / the anchor's length."""
-
-    seconds: float | None = None
-    ref: Literal["video", "anchor"] | None = None
-    factor: float = 1.0
-
-
-@dataclass(frozen=True)
-class TempoRequest:
-    kind: Literal["faster", "slower", "same", "range"]
-    low: float | None = None  # bpm, for "range"
-    high: float | None = None
-    amount: float = 1.0  # "a bit faster" 0.5, "much faster" 2
-
-
-@dataclass(frozen=True)
-class DurationRequest:
-    low: Bound | None = None
-    high: Bound | None = None
-
-
-@dataclass(frozen=True)
-class LoudnessRequest:
-    kind: Literal["quieter", "louder"]
-
-
-@dataclass(frozen=True)
-class ArtistRequest:
-    name: str | None  # catalog spelling; None: the anchor track's artist ("that artist")
-    mode: Literal["only", "like", "exclude"]
+if TYPE_CHECKING:
+    from musechat_tui.engine.word_map import WordMap
 
 
 @dataclass(frozen=True)
@@ -80,42 +49,60 @@ class ReferenceRequest:
     rank: int | None = None
     track_id: int | None = None
 
+    def label(self) -> str:
+        return (
+            f"{self.action} #{self.rank}" if self.rank else f"{self.action} track {self.track_id}"
+        )
+
+
+P = TypeVar("P", bound=Part)
+_KIND_ORDER = {k.name: i for i, k in enumerate(KINDS)}
+
 
 @dataclass
 class Request:
     text: str
     query_text: str | None = None  # what is left for the text encoder
-    concepts: list[ConceptRequest] = field(default_factory=list)
-    tempo: TempoRequest | None = None
-    duration: DurationRequest | None = None
-    loudness: LoudnessRequest | None = None
-    artists: list[ArtistRequest] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)  # what the constraint kinds read
     references: list[ReferenceRequest] = field(default_factory=list)
     different: bool = False  # "something different": away from the anchor
     reset: bool = False  # "start over": forget earlier filters
     restore_all: bool = False  # "show rejected ones again"
+    extra_query: list[str] = field(default_factory=list)  # words a reader adds (a use's moods)
+
+    def add(self, part: Part) -> None:
+        if part.single:
+            self.parts = [p for p in self.parts if p.kind != part.kind]
+        self.parts.append(part)
+
+    def parts_of(self, cls: type[P]) -> list[P]:
+        return [p for p in self.parts if isinstance(p, cls)]
+
+    def part(self, cls: type[P]) -> P | None:
+        found = self.parts_of(cls)
+        return found[0] if found else None
+
+    @property
+    def concepts(self) -> list[ConceptRequest]:
+        return self.parts_of(ConceptRequest)
+
+    @property
+    def tempo(self) -> TempoRequest | None:
+        return self.part(TempoRequest)
+
+    @property
+    def duration(self) -> DurationRequest | None:
+        return self.part(DurationRequest)
+
+    @property
+    def artists(self) -> list[ArtistRequest]:
+        return self.parts_of(ArtistRequest)
 
     @property
     def understood(self) -> list[str]:
-        """What the rules read, in words (for notes and logs)."""
-        out = [f"{_POLARITY_WORD[c.polarity]}{c.concept}" for c in self.concepts]
-        if self.tempo:
-            t = self.tempo
-            if t.kind != "range":
-                out.append(t.kind)
-            elif t.low is not None and t.high is not None:
-                out.append(f"{t.low:.0f}-{t.high:.0f} bpm")
-            else:
-                out.append(f"<= {t.high:.0f} bpm" if t.high is not None else f">= {t.low:.0f} bpm")
-        if self.duration:
-            out.append("duration " + _bounds_text(self.duration))
-        if self.loudness:
-            out.append(self.loudness.kind)
-        out += [f"{a.mode} {a.name or 'that artist'}" for a in self.artists]
-        out += [
-            f"{r.action} #{r.rank}" if r.rank else f"{r.action} track {r.track_id}"
-            for r in self.references
-        ]
+        """What the rules read, in words (for notes and logs): each part by its kind."""
+        parts = sorted(self.parts, key=lambda p: _KIND_ORDER[p.kind])
+        out = [p.label() for p in parts] + [r.label() for r in self.references]
         if self.different:
             out.append("something different")
         if self.reset:
@@ -125,35 +112,7 @@ class Request:
         return out
 
 
-_POLARITY_WORD = {"want": "", "less": "less ", "exclude": "no "}
-
-
-def _bounds_text(d: DurationRequest) -> str:
-    def b(x: Bound) -> str:
-        if x.seconds is not None:
-            return f"{x.seconds:.0f} s"
-        what = "the video" if x.ref == "video" else "this track"
-        return what if x.factor == 1 else f"{x.factor:g}x {what}"
-
-    parts = ([f">= {b(d.low)}"] if d.low else []) + ([f"<= {b(d.high)}"] if d.high else [])
-    return " and ".join(parts)
-
-
 # ---------------------------------------------------------------------- patterns
-_NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "a": 1,
-    "an": 1,
-}
 _ORDINALS = {
     "first": 1,
     "second": 2,
@@ -168,120 +127,17 @@ _ORDINALS = {
     "last": -1,
 }
 
-# Number words must be whole words: "as" is not "a" + "s(econds)".
-_NUM = r"(\d+(?:\.\d+)?|(?:one|two|three|four|five|six|seven|eight|nine|ten|an?)(?=\s))"
-_UNIT = r"(minutes?|mins?|m|seconds?|secs?|s)\b"
-_DUR = rf"(?:{_NUM}\s*{_UNIT}|(\d+):(\d\d)\b)"
-_VIDEO = (
-    r"(?:my|the|this|our|that)\s+(?:whole\s+|entire\s+|full\s+)?(?:video|clip|footage|film|movie)"
-)
-_BPM = r"(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute|beats a minute)\b"
-_MAX_WORDS = (
-    r"(?:under|below|less than|shorter than|slower than|at most|no more than|no longer than|"
-    r"not longer than|not more than|no faster than|max(?:imum)?|within|up to)"
-)
-_MIN_WORDS = (
-    r"(?:over|above|more than|longer than|faster than|at least|no less than|no shorter than|"
-    r"no slower than|min(?:imum)?)"
-)
-_AROUND = r"(?:around|about|roughly|approximately|near|close to|~)"
-
-
-def _dur_seconds(m: re.Match[str], start: int) -> float:
-    """Seconds from a _DUR match whose groups begin at `start`."""
-    num, unit, mins, secs = m.group(start, start + 1, start + 2, start + 3)
-    if mins is not None:
-        return int(mins) * 60 + int(secs)
-    value = _NUMBER_WORDS[num] if num in _NUMBER_WORDS else float(num)
-    return value * 60 if unit.startswith("m") else value
-
-
 _RESET = re.compile(
-    r"\b(start (?:over|again)|reset|from scratch|forget (?:it|that|everything|the filters))\b"
+    r"\b(start (?:over|again|from scratch|afresh)|reset(?: everything)?|from scratch|"
+    r"forget (?:it|that|everything|the filters))\b"
 )
 _DIFFERENT = re.compile(
     r"\b(?:(?:something|anything) (?:completely |totally |very |quite |really )?"
     r"(?:different|else)|change it up|nothing like (?:this|that|it))\b"
 )
 _RESTORE_ALL = re.compile(
-    r"\b(?:bring back|show|restore|include) (?:the |all )*(?:rejected|removed|dropped)"
-    r"(?: ones| tracks)?"
-)
-
-_DURATION_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf"\bbetween\s+{_DUR}\s+and\s+{_DUR}"), "between"),
-    (re.compile(rf"\bbetween\s+(\d+(?:\.\d+)?)\s+and\s+{_DUR}"), "between_shared"),
-    (re.compile(rf"\b{_MAX_WORDS}\s+(?:about\s+)?{_DUR}"), "max"),
-    (re.compile(rf"\b{_MIN_WORDS}\s+(?:about\s+)?{_DUR}"), "min"),
-    (re.compile(rf"\b{_AROUND}\s*{_DUR}\s*(?:long)?"), "around"),
-    (
-        re.compile(
-            r"\b(?:at least as long as|as long as|longer than|long enough (?:for|to cover)|"
-            r"(?:that |which |to )?(?:covers?|lasts?|fills?)(?: for)?(?: the length of)?)"
-            rf"\s+{_VIDEO}"
-        ),
-        "min_video",
-    ),
-    (
-        re.compile(
-            r"\b(?:shorter than|no longer than|not longer than|fits? (?:in|into|within))"
-            rf"\s+{_VIDEO}"
-        ),
-        "max_video",
-    ),
-    (re.compile(r"\b(?:too short|(?:a |something )?longer(?: one| track| piece)?)\b"), "longer"),
-    (re.compile(r"\b(?:too long|(?:a |something )?shorter(?: one| track| piece)?)\b"), "shorter"),
-]
-
-_TEMPO_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf"\bbetween\s+(\d{{2,3}})\s+and\s+{_BPM}"), "between"),
-    (re.compile(rf"\b(\d{{2,3}})\s*(?:-|–|to)\s*{_BPM}"), "between"),
-    (re.compile(rf"\b{_MAX_WORDS}\s+(?:about\s+)?{_BPM}"), "max"),
-    (re.compile(rf"\b{_MIN_WORDS}\s+(?:about\s+)?{_BPM}"), "min"),
-    (re.compile(rf"(?:\b{_AROUND}\s*)?{_BPM}"), "around"),
-    (re.compile(r"\b(?:same|similar) (?:tempo|speed|pace|bpm)\b"), "same"),
-    (
-        re.compile(
-            r"\b(?:(a (?:little |tiny )?bit |slightly |a little |a tad |somewhat )|"
-            r"(much |way |a lot |far |even |lots |considerably ))?"
-            r"(?:faster|quicker|speedier|higher tempo|more tempo)\b"
-            r"|\b(?:speed (?:it|things) up|pick up the pace|too slow|not fast enough)\b"
-        ),
-        "faster",
-    ),
-    (
-        re.compile(
-            r"\b(?:(a (?:little |tiny )?bit |slightly |a little |a tad |somewhat )|"
-            r"(much |way |a lot |far |even |lots |considerably ))?"
-            r"(?:slower|lower tempo|less tempo)\b"
-            r"|\b(?:slow (?:it|things) down|too fast|not so fast|less fast|not too fast)\b"
-        ),
-        "slower",
-    ),
-]
-
-_LOUDNESS_RULES: list[tuple[re.Pattern[str], str]] = [
-    (
-        re.compile(
-            r"\b(?:quieter|softer|less loud|not so loud|not too loud|too loud|turn it down|"
-            r"lower volume|more quiet)\b"
-        ),
-        "quieter",
-    ),
-    (
-        re.compile(r"\b(?:louder|too quiet|too soft|turn it up|more volume|not loud enough)\b"),
-        "louder",
-    ),
-]
-
-_ANCHOR_ARTIST_EXCLUDE = re.compile(
-    r"\b(?:not (?:that|this|the same) (?:artist|composer|band|musician|one's artist)|"
-    r"(?:a |another |other |different )(?:artist|composer|band|musician)s?|someone else|"
-    r"somebody else|not by (?:them|him|her)|other than (?:them|him|her))\b"
-)
-_ANCHOR_ARTIST_ONLY = re.compile(
-    r"\b(?:(?:the )?same (?:artist|composer|band|musician)|more (?:by|from) "
-    r"(?:them|him|her|this artist|that artist|this composer|that composer|this band|that band))\b"
+    r"\b(?:bring back|show|restore|include) (?:the |all )*(?:(?:rejected|removed|dropped)"
+    r"(?: ones| tracks)?|(?:ones|tracks) (?:i |we )?(?:rejected|removed|dropped))"
 )
 
 _REF = re.compile(
@@ -290,13 +146,20 @@ _REF = re.compile(
     r"(?:\s+(?:one|track|song|piece|pick|suggestion))?\b|\bthe\s+(\d+)(?:st|nd|rd|th)\s+"
     r"(?:one|track|song|piece)\b)"
 )
+# A verdict after one or more references: "#2 is boring", "#1 and #5 are both off".
+_VERDICT = (
+    r"^(?:\s*(?:&|,)\s*(?:#\s*\d+|number \d+))*\s*(?:is|was|are|were|sounds?|felt|feels?|"
+    r"seems?)\s+(?:both\s+|all\s+|just\s+|really\s+|a bit\s+)?"
+)
 _REF_BAD_AFTER = re.compile(
-    r"^\s*(?:is|was|sounds|felt|seems)\s+(?:bad|awful|terrible|boring|wrong|annoying|"
-    r"not (?:it|good|right)|too \w+)"
+    _VERDICT + r"(?:bad|awful|terrible|boring|wrong|annoying|off|meh|cheesy|rubbish|"
+    r"not (?:it|good|right|great|for me)|no good|too \w+)"
 )
 _REF_GOOD_AFTER = re.compile(
-    r"^\s*(?:is|was|sounds|felt|seems)\s+(?:great|perfect|good|nice|lovely|excellent|close)"
+    _VERDICT + r"(?:great|perfect|good|nice|lovely|excellent|amazing|brilliant|spot on|"
+    r"a keeper|my fav(?:ou?rite)?|the one)"
 )
+_REF_PAIR = re.compile(r"(#\s*\d+|number \d+)\s+and\s+(?=#\s*\d+|number \d+)")
 _RESTORE_CUE = re.compile(r"\b(?:bring back|restore|undo|un-?reject|again|back)\b")
 _ACCEPT_CUE = re.compile(r"\b(?:love|perfect|great|keep|accept|take)\b")
 
@@ -320,6 +183,7 @@ _EXCLUDE_CUES = (
     "remove",
     "ditch",
     "lose the",
+    "hold the",
     "cut out",
     "cut the",
     "except",
@@ -392,8 +256,11 @@ _FILLER = re.compile(
 
 
 def name_key(text: str) -> str:
-    """Names compared as plain words: "J. S. Bach" and "j s bach" are one key."""
-    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+    """Names compared as plain words: "J. S. Bach" and "j s bach" are one key, and so are
+    "Frédéric" and "Frederic"."""
+    plain = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return " ".join(re.findall(r"[a-z0-9']+", plain))
 
 
 @dataclass
@@ -449,14 +316,6 @@ class NameBook:
             else:
                 i += 1
         return found
-
-
-def _cut(text: str, spans: list[tuple[int, int]]) -> str:
-    """`text` with the spans blanked (same length, so later offsets stay valid)."""
-    chars = list(text)
-    for a, b in spans:
-        chars[a:b] = " " * (b - a)
-    return "".join(chars)
 
 
 def _normalise(text: str) -> str:
@@ -521,8 +380,11 @@ def _correct_typos(t: str, names: NameBook) -> str:
     return re.sub(r"[a-z]+", fix, t)
 
 
-def parse_request(text: str, names: NameBook | None = None) -> Request:
-    """Read `text` into a Request. Never fails: unknown words go to the query text."""
+def parse_request(
+    text: str, names: NameBook | None = None, words: WordMap | None = None
+) -> Request:
+    """Read `text` into a Request. Never fails: unknown words go to the query text.
+    `words`: map what no rule reads to catalog tags and moods (open words)."""
     names = names or NameBook()
     t = _correct_typos(_normalise(text), names)
     req = Request(text=text)
@@ -530,29 +392,43 @@ def parse_request(text: str, names: NameBook | None = None) -> Request:
     t = _RESET.sub(" ", t)
     if m := _DIFFERENT.search(t):
         req.different = True
-        t = _cut(t, [m.span()])
+        t = cut(t, [m.span()])
     if m := _RESTORE_ALL.search(t):
         req.restore_all = True
-        t = _cut(t, [m.span()])
-    t = _read_duration(t, req)
-    t = _read_tempo(t, req)
-    t = _read_loudness(t, req)
-    if m := _ANCHOR_ARTIST_EXCLUDE.search(t):
-        req.artists.append(ArtistRequest(None, "exclude"))
-        t = _cut(t, [m.span()])
-    elif m := _ANCHOR_ARTIST_ONLY.search(t):
-        req.artists.append(ArtistRequest(None, "only"))
-        t = _cut(t, [m.span()])
+        t = cut(t, [m.span()])
+    for kind in KINDS:
+        t = kind.read(t, req)
 
     t, placed = _protect_names(t, names)
-    kept: list[str] = []
-    for clause in _clauses(t):
-        kept.append(_read_clause(clause, req, placed))
-    query = _FILLER.sub(" ", " ".join(kept))
-    query = re.sub(r"[^\w\s'&-]", " ", query)
-    query = re.sub(r"\s+", " ", query).strip()
-    req.query_text = query if re.search(r"[a-z]{3,}", query) else None
+    t = _REF_PAIR.sub(lambda m: m.group(1) + " & ", t)  # "#2 and #3": one clause, one verdict
+    read = [_read_clause(clause, req, placed) for clause in _clauses(t)]
+    if words is not None:
+        unread = [_plain(_CHAT.sub(" ", _FILLER.sub(" ", rest))) for _, rest in read]
+        for part in words.read([u for u in unread if _CONTENT.search(u)]):
+            req.add(part)
+    query = _plain(" ".join([*(_FILLER.sub(" ", q) for q, _ in read), *req.extra_query]))
+    req.query_text = query if _CONTENT.search(query) else None
     return req
+
+
+_CONTENT = re.compile(r"[a-z][a-z-]{2,}")  # a word of three letters or more ("lo-fi")
+# Words of talk, never open words ("ok thanks", "hmm, not sure yet", "#3 is my favourite").
+_CHAT = re.compile(
+    r"(?:'(?:s|m|ll|d|re|ve)\b)|\b(?:thanks?|thx|cheers|hmm+|um+|uh+|er+m?|sure|yet|think|"
+    r"about|tbh|kinda|sorta|pretty|quite|actually|honestly|absolutely|definitely|totally|"
+    r"yeah|yes|yep|nope|needs?|has|have|had|few|everything|stuff|things?|style|sounds?|"
+    r"vibes?|feel|feeling|flavou?r|fav(?:ou?rite)?|keeper|close|closer|these|those|them|they|"
+    r"work|works|we|us|our|doing|over|top|there|whole|time|both|off|all|other|else|do|does|"
+    r"did|am|will|should|get|got|make|way|lot|here|what|which|who|how|why|when|where|if|"
+    r"then|than|as|at|by|from|up|down|out|or|not|no|also|still|even|much|many|ones|fit|"
+    r"fits|better|best|mood|tone|type|mix|let|start|reset|video|videos|clip|footage|key|"
+    r"keys|edit|maybe|probably|perhaps|bit|lots|i'll|it's|that's|there's|i've|don't|won't)\b"
+)
+
+
+def _plain(text: str) -> str:
+    text = re.sub(r"[^\w\s'&-]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
 
 
 _PLACEHOLDER = re.compile(r"§(\d+)§+")
@@ -587,82 +463,17 @@ def _clauses(t: str) -> list[str]:
     return [c for c in _CLAUSE_SPLIT.split(t) if c and c.strip()]
 
 
-def _read_duration(t: str, req: Request) -> str:
-    low: Bound | None = None
-    high: Bound | None = None
-    spans: list[tuple[int, int]] = []
-    for rx, kind in _DURATION_RULES:
-        for m in rx.finditer(t):
-            if any(a < m.end() and m.start() < b for a, b in spans):
-                continue
-            spans.append(m.span())
-            if kind == "between":
-                low, high = Bound(_dur_seconds(m, 1)), Bound(_dur_seconds(m, 5))
-            elif kind == "between_shared":  # "between 2 and 3 minutes": one unit for both
-                high = Bound(_dur_seconds(m, 2))
-                scale = 60.0 if (m.group(3) or "s").startswith("m") else 1.0
-                low = Bound(float(m.group(1)) * scale)
-            elif kind == "max":
-                high = Bound(_dur_seconds(m, 1))
-            elif kind == "min":
-                low = Bound(_dur_seconds(m, 1))
-            elif kind == "around":
-                s = _dur_seconds(m, 1)
-                low, high = Bound(s * 0.8), Bound(s * 1.2)
-            elif kind == "min_video":
-                low = Bound(ref="video")
-            elif kind == "max_video":
-                high = Bound(ref="video")
-            elif kind == "longer":
-                low = Bound(ref="anchor", factor=1.15)
-            elif kind == "shorter":
-                high = Bound(ref="anchor", factor=0.85)
-    if low or high:
-        req.duration = DurationRequest(low, high)
-    return _cut(t, spans)
-
-
-def _read_tempo(t: str, req: Request) -> str:
-    for rx, kind in _TEMPO_RULES:
-        m = rx.search(t)
-        if not m:
-            continue
-        if kind == "between":
-            a, b = sorted((float(m.group(1)), float(m.group(2))))
-            req.tempo = TempoRequest("range", a, b)
-        elif kind == "max":
-            req.tempo = TempoRequest("range", None, float(m.group(1)))
-        elif kind == "min":
-            req.tempo = TempoRequest("range", float(m.group(1)), None)
-        elif kind == "around":
-            bpm = float(m.group(1))
-            req.tempo = TempoRequest("range", bpm * 0.92, bpm * 1.08)
-        elif kind == "same":
-            req.tempo = TempoRequest("same")
-        else:
-            amount = 0.5 if m.group(1) else 2.0 if m.group(2) else 1.0
-            req.tempo = TempoRequest(kind, amount=amount)  # type: ignore[arg-type]
-        return _cut(t, [m.span()])
-    return t
-
-
-def _read_loudness(t: str, req: Request) -> str:
-    for rx, kind in _LOUDNESS_RULES:
-        if m := rx.search(t):
-            req.loudness = LoudnessRequest(kind)  # type: ignore[arg-type]
-            return _cut(t, [m.span()])
-    return t
-
-
-def _read_clause(clause: str, req: Request, placed: list[tuple[str, str | int]]) -> str:
+def _read_clause(clause: str, req: Request, placed: list[tuple[str, str | int]]) -> tuple[str, str]:
     """Concepts, names and references of one clause, each with the polarity of the cue
-    before it; returns the clause's words for the query text (negated parts cut)."""
+    before it; returns the clause's words for the query text (negated parts cut), and
+    what no rule read (the concept words cut too): the candidates for open words."""
     spans: list[tuple[int, int]] = []
+    read: list[tuple[int, int]] = []  # concept words: in the query, but understood
 
     for m in _FREE.finditer(clause):  # "drum-free"
         concept = _WORD_TO_CONCEPT.get(m.group(1))
         if concept:
-            _add_concept(req, concept, "exclude")
+            add_concept(req, concept, "exclude")
             spans.append(m.span())
 
     # Events in order of position: cues, references, names, concepts.
@@ -688,6 +499,7 @@ def _read_clause(clause: str, req: Request, placed: list[tuple[str, str | int]])
     polarity: Polarity = "want"
     strength = 1.0
     cut_from: int | None = None  # negated scope: cut from the cue to the clause end
+    neg_end = 0  # where the last negating cue ended
     for i, (start, end, kind, value) in enumerate(events):
         if kind == "cue":
             if value == "exclude":
@@ -696,10 +508,16 @@ def _read_clause(clause: str, req: Request, placed: list[tuple[str, str | int]])
                 polarity, strength = "less", 1.0
             elif value == "more":
                 polarity, strength = "want", 1.5
-            elif polarity != "want" and not _concept_follows(events, i):
-                continue  # "no drums and piano": "and" alone does not flip the scope
+            elif polarity != "want" and (
+                not _concept_follows(events, i) or _NEAR_NEGATION.fullmatch(clause[neg_end:start])
+            ):
+                # "no drums and piano": "and" alone does not flip the scope, and neither
+                # does "with" just after the negation ("nothing with singing")
+                continue
             else:
                 polarity, strength = "want", 1.0
+            if polarity != "want":
+                neg_end = end
             if polarity != "want" and cut_from is None:
                 cut_from = start
             elif polarity == "want" and cut_from is not None:
@@ -707,14 +525,15 @@ def _read_clause(clause: str, req: Request, placed: list[tuple[str, str | int]])
                 cut_from = None
             spans.append((start, end))
         elif kind == "concept":
-            _add_concept(req, _WORD_TO_CONCEPT[value], polarity, strength)
+            add_concept(req, _WORD_TO_CONCEPT[value], polarity, strength)
+            read.append((start, end))
         elif kind == "artist":
             name = str(placed[int(value)][1])
             before = clause[:start]
             mode = (
                 "exclude" if polarity == "exclude" else "only" if _ONLY.search(before) else "like"
             )
-            req.artists.append(ArtistRequest(name, mode))
+            req.add(ArtistRequest(name, mode))
             spans.append((start, end))
         elif kind == "title":  # "like <title>"
             req.references.append(ReferenceRequest("anchor", track_id=int(placed[int(value)][1])))
@@ -724,7 +543,11 @@ def _read_clause(clause: str, req: Request, placed: list[tuple[str, str | int]])
             spans.append((start, end))
     if cut_from is not None:
         spans.append((cut_from, len(clause)))
-    return _cut(clause, spans)
+    query = cut(clause, spans)
+    return query, cut(query, read)
+
+
+_NEAR_NEGATION = re.compile(r"\s*(?:(?:anything|something|any|stuff|music|tracks?|songs?)\s+)?")
 
 
 def _concept_follows(events: list[tuple[int, int, str, str]], i: int) -> bool:
@@ -752,13 +575,3 @@ def _reference(
     if _REF_GOOD_AFTER.match(after) or _ACCEPT_CUE.search(before):
         return ReferenceRequest("accept", rank=rank)
     return ReferenceRequest("anchor", rank=rank)
-
-
-def _add_concept(req: Request, concept: str, polarity: Polarity, strength: float = 1.0) -> None:
-    assert concept in CONCEPTS_BY_NAME
-    # The last word on a concept wins ("no drums ... ok some drums").
-    req.concepts = [c for c in req.concepts if c.concept != concept]
-    req.concepts.append(ConceptRequest(concept, polarity, strength))
-    implied = IMPLIED_BY_EXCLUSION.get(concept)
-    if polarity == "exclude" and implied and all(c.concept != implied for c in req.concepts):
-        req.concepts.append(ConceptRequest(implied, "want"))

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from musechat_tui.engine.affect import affect_fit, track_affect
 from musechat_tui.engine.pool import TrackPool, row_sims
-from musechat_tui.engine.requests import Request
 from musechat_tui.engine.scene import SceneReader, SceneWords
 from musechat_tui.engine.text_norms import encode_fixed, reference_bank, reference_looks
 from musechat_tui.engine.video import VideoFeatures
+
+if TYPE_CHECKING:
+    from musechat_tui.engine.requests import Request
 
 
 @dataclass

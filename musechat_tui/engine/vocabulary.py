@@ -94,7 +94,7 @@ CONCEPTS: tuple[Concept, ...] = (
     _c("experimental", "experimental|weird|strange|avant-garde", "experimental|weird"),
     _c(
         "sad",
-        "sad|sadder|sadness|melancholic|melancholy|gloomy|depressing|dark|darker",
+        "sad|sadder|sadness|melancholic|melancholy|gloomy|depressing",
         "sad|mellow",
     ),
     _c(
@@ -112,7 +112,7 @@ CONCEPTS: tuple[Concept, ...] = (
     _c("loud", "loud|noisy", "loud"),
     _c(
         "energetic",
-        "energetic|energy|powerful|intense|driving|epic|lively|livelier|punchy|punchier",
+        "energetic|energy|powerful|driving|lively|livelier|punchy|punchier",
         "fast|loud|rock|dance|drums|metal|party",
     ),
     _c("beautiful", "beautiful|pretty|lovely", "beautiful"),
@@ -159,4 +159,77 @@ MOOD_LEXICON: tuple[str, ...] = (
     "playful", "powerful", "quirky", "relaxed", "romantic", "sad", "serene", "solemn",
     "spooky", "summery", "sunny", "suspenseful", "sweet", "tender", "tense", "triumphant",
     "tropical", "uplifting", "urban", "warm", "whimsical", "wild", "wintry",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Use:
+    """What a video is for ("for a wedding video"): its usual moods, catalog tags and tempo."""
+
+    name: str  # shown in "understood": "use wedding → romantic, tender, 60-110 bpm"
+    words: tuple[str, ...]  # how users say it (literal phrases, lower case)
+    moods: tuple[str, ...]  # go to the text encoder with the request
+    tags: tuple[str, ...]  # catalog tags it leans to
+    bpm: tuple[float, float]  # the usual tempo range (a preference, not a filter)
+    narrated: bool = False  # someone talks over it: instrumental by default
+
+
+def _u(name: str, words: str, moods: str, tags: str, bpm: tuple[float, float], **kw: bool) -> Use:
+    split = lambda s: tuple(w.strip() for w in s.split("|"))  # noqa: E731
+    return Use(name, split(words), split(moods), split(tags), bpm, **kw)
+
+
+# Longer phrases are matched first ("real estate walkthrough" before "walkthrough").
+USES: tuple[Use, ...] = (
+    _u("wedding", "wedding|weddings|bride|bridal|engagement|proposal video",
+       "romantic|tender|elegant", "beautiful|mellow|soft|acoustic|strings|piano", (60, 110)),
+    _u("travel vlog", "travel vlog|travel video|travel film|travelogue|road trip|backpacking|"
+       "holiday video|vacation video|travel", "adventurous|uplifting|carefree",
+       "happy|acoustic|indie|pop|catchy", (95, 130)),
+    _u("vlog", "daily vlog|vlog|vlogs|day in my life|day in the life", "cheerful|carefree",
+       "happy|pop|chill|indie|catchy", (90, 125)),
+    _u("product demo", "product demo|product video|product launch|demo video|promo video|"
+       "commercial|advert|advertisement", "modern|upbeat|confident",
+       "electronic|pop|happy|catchy", (100, 125)),
+    _u("horror", "horror|scary movie|scary video|haunted house|haunted|halloween",
+       "dark|eerie|ominous|suspenseful", "ambient|weird|experimental|slow|quiet", (50, 100)),
+    _u("workout", "workout|work out|gym|fitness|hiit|crossfit|cardio|exercise video|"
+       "training video", "energetic|driving|powerful", "fast|electronic|dance|beat|loud|rock",
+       (120, 170)),
+    _u("tutorial", "tutorial|how-to|how to video|explainer|lesson|course video",
+       "light|unobtrusive|calm", "ambient|chill|soft|electronic|easy listening", (85, 115),
+       narrated=True),
+    _u("corporate", "corporate|business video|company video|presentation|keynote|conference",
+       "uplifting|confident|optimistic", "easy listening|electronic|pop|piano|happy", (95, 120)),
+    _u("meditation", "meditation|meditate|yoga|mindfulness|sleep video|spa|breathing exercise",
+       "serene|peaceful|calm", "ambient|new age|soft|quiet|slow|chillout", (50, 85)),
+    _u("gaming", "gaming|gameplay|game montage|let's play|esports|e-sports|speedrun|montage",
+       "intense|energetic|epic", "electronic|electro|techno|fast|dance|metal", (120, 160)),
+    _u("real estate", "real estate|property tour|house tour|home tour|apartment tour|"
+       "open house|property video", "elegant|warm|relaxed",
+       "easy listening|acoustic|piano|chill|mellow", (85, 115)),
+    _u("kids", "kids|kid's|kids'|children|children's|toddler|birthday", "playful|whimsical|joyful",
+       "happy|pop|catchy|dance", (100, 135)),
+    _u("documentary", "documentary|documentaries|docu|nature film|wildlife film|wildlife video|"
+       "nature video", "majestic|serene|cinematic",
+       "ambient|classical|strings|piano|new age|instrumental", (60, 105)),
+    _u("unboxing", "unboxing|haul video|tech review|product review|review video",
+       "light|playful|upbeat", "electronic|pop|happy|chill|catchy", (95, 125)),
+    _u("fashion", "fashion|lookbook|runway|catwalk|outfit video|ootd|makeup video",
+       "stylish|cool|confident", "electronic|house|dance|sexy|electro|pop", (100, 128)),
+    _u("podcast", "podcast|interview|talking head|talk show", "calm|light",
+       "ambient|chill|easy listening|soft|instrumental", (80, 110), narrated=True),
+    _u("timelapse", "timelapse|time-lapse|time lapse|hyperlapse", "dreamy|flowing|serene",
+       "ambient|electronic|chillout|new age", (70, 115)),
+)  # fmt: skip
+
+# Styles and genres outside the concept table that people name ("cinematic", "lo-fi"):
+# more targets for open words (engine/word_map.py), beside the mood lexicon and tags.
+STYLE_WORDS: tuple[str, ...] = (
+    "cinematic", "moody", "lo-fi", "groovy", "minimal", "glitchy", "noir", "western",
+    "medieval", "celtic", "latin", "reggae", "ska", "gospel", "lullaby", "christmas",
+    "bossa nova", "flamenco", "tango", "waltz", "march", "anthem", "ballad", "trap",
+    "dubstep", "drum and bass", "trance", "disco", "swing", "baroque", "gothic", "thriller",
+    "orchestral", "chiptune", "synthwave", "grunge", "emo", "psychedelic", "industrial",
+    "cozy",  # the mood lexicon spells it "cosy"
 )  # fmt: skip
