@@ -93,7 +93,9 @@ def test_settings_choose_the_rules_unless_a_bigger_model_is_configured(tmp_path:
     small = tmp_path / "tiny.gguf"
     small.write_bytes(b"GGUF")
     assert build_request_llm(load_settings(tmp_path / "none.toml", llm_model=small)) is None
-    rules = load_settings(tmp_path / "none.toml", openai_base_url="http://x/v1", request_parser="rules")
+    rules = load_settings(
+        tmp_path / "none.toml", openai_base_url="http://x/v1", request_parser="rules"
+    )
     assert build_request_llm(rules) is None
 
 

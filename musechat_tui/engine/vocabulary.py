@@ -132,6 +132,9 @@ CONCEPTS_BY_NAME: dict[str, Concept] = {c.name: c for c in CONCEPTS}
 
 # Saying "no vocals" also asks for an instrumental (musicnn even has the tag).
 IMPLIED_BY_EXCLUSION: dict[str, str] = {"vocals": "instrumental"}
+# Wanting an instrumental also weighs against the vocal tags (many a track without a
+# voice lacks the "instrumental" tag itself).
+OPPOSITE: dict[str, str] = {"instrumental": "vocals"}
 
 # Concepts that also speak about tempo or loudness: a bpm/energy preference goes with them.
 TEMPO_CONCEPTS: dict[str, int] = {"fast": +1, "slow": -1, "energetic": +1, "calm": -1}

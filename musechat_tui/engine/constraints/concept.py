@@ -23,7 +23,7 @@ from musechat_tui.engine.constraints.base import (
     decayed,
 )
 from musechat_tui.engine.scoring import zscore
-from musechat_tui.engine.vocabulary import CONCEPTS_BY_NAME, IMPLIED_BY_EXCLUSION
+from musechat_tui.engine.vocabulary import CONCEPTS_BY_NAME, IMPLIED_BY_EXCLUSION, OPPOSITE
 
 if TYPE_CHECKING:
     from musechat_tui.engine.pool import TrackPool
@@ -124,6 +124,9 @@ class Concepts(ConstraintKind):
             prob = pool.concept_prob(concept, rows)
             present = pool.concept_present(concept, rows)
             out[f"want {concept}"] = w * (W_WANT * zscore(prob) + W_WANT_PRESENT * present)
+            if (opposite := OPPOSITE.get(concept)) and opposite not in p.wants:
+                against = pool.concept_present(opposite, rows)
+                out[f"want {concept}"] -= w * W_LESS_PRESENT * against
         for concept, w in p.less.items():
             prob = pool.concept_prob(concept, rows)
             present = pool.concept_present(concept, rows)

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from musechat_tui.engine.pool import TrackPool
     from musechat_tui.engine.requests import Request
 
-W_USE_TAGS = 0.5
-W_USE_TEMPO = 0.4
+W_USE_TAGS = 0.6
+W_USE_TEMPO = 0.8  # a use's tempo range is its clearest demand
 USES_BY_NAME = {u.name: u for u in USES}
 _PHRASES = sorted(((w, u.name) for u in USES for w in u.words), key=lambda x: -len(x[0]))
 # The noun after a use is part of it: "horror short", "gaming montage", "podcast intro".
