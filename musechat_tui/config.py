@@ -118,7 +118,9 @@ class Settings(BaseSettings):
     llm_first_token_timeout_s: float = Field(
         10.0, gt=0, le=600, description="Give up on the LLM if no token arrives by then."
     )
-    llm_max_tokens: int = Field(80, ge=8, le=1024, description="Longest LLM explanation.")
+    llm_max_tokens: int = Field(
+        200, ge=8, le=1024, description="Longest LLM explanation (a rewrite of the plan)."
+    )
     llm_threads: int | None = Field(
         None, ge=1, le=256, description="CPU threads for llama.cpp (default: threads)."
     )

@@ -144,7 +144,7 @@ class ChatEngine:
     def _choose_scorer(self, checkpoint: Path | None) -> Scorer:
         """The scorer the settings ask for, with a note saying which one ranks and why."""
         mode = self.settings.scorer
-        zero_shot = ZeroShotScorer(self.text_encoder)
+        zero_shot = self._zero_shot = ZeroShotScorer(self.text_encoder)  # also reads scenes
         path, explicit = (checkpoint, True) if checkpoint else default_checkpoint(self.settings)
         if mode == "zero-shot" or (path is None and mode == "auto"):
             return zero_shot
@@ -476,7 +476,8 @@ class ChatEngine:
         matched = (
             matched_terms(plan, self.pool, row, top.relaxed) if plan and row is not None else []
         )
-        facts = facts_for(self.catalog, self.pool, session, turn, matched)
+        scene = self._zero_shot.scene_words(session.video, self.pool).top()
+        facts = facts_for(self.catalog, self.pool, session, turn, matched, scene)
         # The text must not name the other tracks of the list.
         others = [_facts_of(r) for r in turn.recommendations[1:]]
         explainer = self.explainer
@@ -490,7 +491,8 @@ class ChatEngine:
                 if isinstance(event, Done):
                     turn.explanation = event.text
                     turn.explainer = event.source
-                    if event.note:
+                    if event.note:  # for logs and --json; the chat shows the text only
+                        log.info("explanation: %s", event.note)
                         turn.notes.append(event.note)
                     self.store.save_explanation(session, turn)
                 yield event

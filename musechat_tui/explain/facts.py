@@ -24,6 +24,17 @@ class TrackFacts:
     # The track's unit-norm catalog embedding, which a trained generator's projector turns
     # into prefix embeddings. Not compared: facts are equal when they say the same things.
     vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+    key: str | None = None  # estimated key, "A minor"
+
+
+@dataclass(frozen=True)
+class VideoCue:
+    """Something measured in the video and what it asks of the music."""
+
+    seen: str  # "slow, gentle movement", "a jack-o'-lantern and a mask"
+    asks: str  # "a slow tempo", "a spooky, eerie mood"
+    met: bool | None = None  # whether this track meets it (None: not judged)
+    kind: str = ""  # "scene", "pace", "light", "sound"
 
 
 @dataclass(frozen=True)
@@ -34,3 +45,7 @@ class ExplanationFacts:
     request: str | None = None  # the user's words this turn (None on the first turn)
     previous: TrackFacts | None = None  # the track this turn refines from, if any
     matched: tuple[str, ...] = field(default_factory=tuple)  # request terms the track satisfies
+    relaxed: tuple[str, ...] = ()  # this turn's requests that no track could meet with the rest
+    cues: tuple[VideoCue, ...] = ()  # what in the video led to the pick
+    video_duration: float | None = None  # seconds
+    section: str | None = None  # the preview's part of the track, in words

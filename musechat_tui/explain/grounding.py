@@ -109,6 +109,87 @@ def feel_words(track: TrackFacts) -> tuple[str, ...]:
     return tuple(w for w in (tempo_word(track.bpm), loudness_word(track.loudness_db)) if w)
 
 
+_VOICED = frozenset(_VOCAL + _FEMALE + _MALE + ("choir", "choral", "opera"))
+
+
+def has_vocals(track: TrackFacts) -> bool | None:
+    """True when a vocal tag is shown, False when a no-vocals tag is, None when neither."""
+    tags = {normalise(t) for t in track.tags}
+    if tags & _VOICED:
+        return True
+    return False if tags & set(_NO_VOCALS) else None
+
+
+def consistent_tempo_word(track: TrackFacts, word: str) -> bool:
+    """Whether an absolute tempo word may be said of the track given its measured tempo:
+    "slow" at 150 BPM or "fast" at 70 BPM is a contradiction, whatever the tags say."""
+    if track.bpm is None:
+        return True
+    if word in ("slow", "slowly", "downtempo", "calm tempo"):
+        return track.bpm < 100
+    if word in ("fast", "quick", "uptempo", "up tempo", "rapid"):
+        return track.bpm > 110
+    return True
+
+
+def consistent_loudness_word(track: TrackFacts, word: str) -> bool:
+    if track.loudness_db is None:
+        return True
+    if word == "loud":
+        return track.loudness_db > -20
+    if word in ("quiet", "soft"):
+        return track.loudness_db < -16
+    return True
+
+
+_TEMPO_WORDS = re.compile(
+    r"(?<![a-z])(slow|slowly|downtempo|fast|quick|uptempo|up tempo|rapid)(?![a-z])"
+)
+_LOUD_WORDS = re.compile(r"(?<![a-z])(loud|quiet|soft)(?![a-z])")
+_INSTRUMENTAL = re.compile(r"(?<![a-z])(instrumental|no vocals?|without vocals|no voice)(?![a-z])")
+# A sentence about what the video asks for ("its slow movement asks for a slow tempo").
+_ABOUT_THE_VIDEO = re.compile(r"\b(?:asks?|calls?) for\b|\bsuggests?\b|\bwould suggest\b")
+_VOCAL_CLAIM = re.compile(r"(?<![a-z])(vocals?|voices?|singing|singer|sung|choir)(?![a-z])")
+
+
+def contradictions(text: str, facts: ExplanationFacts) -> list[str]:
+    """Claims about the track that disagree with each other or with its measurements:
+    tempo words against the BPM, loudness words against the level, "instrumental"
+    against vocal tags (and a voice claimed of an instrumental). Sentences that compare
+    with the previous pick are about two tracks and are skipped."""
+    track = facts.track
+    issues: list[str] = []
+    body = normalise(text)
+    for said in sorted(
+        {normalise(x) for x in (facts.video, facts.request or "", *facts.matched) if x},
+        key=len,
+        reverse=True,
+    ):  # words about the video or the user's own are not claims about the track
+        body = body.replace(said, " " * len(said))
+    for sentence in _SENTENCE.split(body):
+        if _COMPARE.search(sentence) or _ABOUT_THE_VIDEO.search(sentence):
+            continue
+        for m in _TEMPO_WORDS.finditer(sentence):
+            before = sentence[: m.start()].split()[-2:]
+            if any(w in _NEGATIONS for w in before):
+                continue  # "not too fast"
+            if not consistent_tempo_word(track, m.group(1)):
+                issues.append(f"says {m.group(1)!r} of a {track.bpm:.0f} BPM track")
+        for m in _LOUD_WORDS.finditer(sentence):
+            if not consistent_loudness_word(track, m.group(1)):
+                issues.append(f"says {m.group(1)!r} of a track at {track.loudness_db:.0f} dBFS")
+        voiced = has_vocals(track)
+        if voiced and _INSTRUMENTAL.search(sentence) and "without vocals" not in sentence:
+            issues.append("calls a track with vocal tags instrumental")
+        if voiced is False:
+            for m in _VOCAL_CLAIM.finditer(sentence):
+                before = sentence[: m.start()].split()[-2:]
+                if not any(w in _NEGATIONS or w == "without" for w in before):
+                    issues.append("gives a voice to a track tagged instrumental")
+                    break
+    return list(dict.fromkeys(issues))
+
+
 def supported_tags(track: TrackFacts) -> frozenset[str]:
     """The tag words an explanation may claim for this track."""
     words: set[str] = set()
@@ -149,8 +230,19 @@ def check_grounding(
     vocabulary = load_tag_vocabulary() if vocabulary is None else vocabulary
     track = facts.track
     own = _names(track)
+    cue_words = [w for c in facts.cues for w in (c.seen, c.asks)]
     context = " | ".join(
-        normalise(s) for s in (facts.video, facts.request or "", *facts.matched, *own) if s
+        normalise(s)
+        for s in (
+            facts.video,
+            facts.request or "",
+            *facts.matched,
+            *facts.relaxed,
+            *cue_words,
+            facts.section or "",
+            *own,
+        )  # fmt: skip
+        if s
     )
     issues: list[str] = []
 

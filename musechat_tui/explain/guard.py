@@ -34,6 +34,7 @@ from musechat_tui.explain.facts import ExplanationFacts, TrackFacts
 from musechat_tui.explain.grounding import (
     DEFAULT_TAGS_FILE,
     check_grounding,
+    contradictions,
     load_tag_vocabulary,
 )
 from musechat_tui.explain.template import TemplateExplainer, template_text
@@ -49,6 +50,22 @@ def tidy(text: str) -> str:
         return text
     ends = list(_SENTENCE_END.finditer(text))
     return text[: ends[-1].end()] if ends else text
+
+
+_NUMBER = re.compile(r"\d+(?::\d\d)?")
+
+
+def dropped_facts(text: str, facts: ExplanationFacts) -> list[str]:
+    """What a rewrite of the planned explanation left out: the track's title and every
+    number of the plan (tempi, times). An LLM may rephrase the plan, not thin it."""
+    planned = template_text(facts)
+    issues = []
+    if facts.track.title.lower() not in text.lower():
+        issues.append("leaves out the track's title")
+    missing = [n for n in dict.fromkeys(_NUMBER.findall(planned)) if n not in _NUMBER.findall(text)]
+    if missing:
+        issues.append(f"leaves out the planned numbers {', '.join(missing)}")
+    return issues
 
 
 def _words(text: str) -> list[str]:
@@ -177,15 +194,16 @@ class GuardedExplainer:
 
         self._failures = 0  # it answered: back to normal
         grounding = check_grounding(text, facts, others, self.vocabulary)
-        if not grounding.ok:
+        issues = (*grounding.issues, *contradictions(text, facts), *dropped_facts(text, facts))
+        if issues:
             fallback = template_text(facts)
-            yield Replace(fallback, f"not grounded in the facts: {grounding.reason}")
-            note = "The LLM's explanation went beyond the facts; showing the template."
+            yield Replace(fallback, f"not grounded in the facts: {'; '.join(issues)}")
+            note = "The LLM's explanation went beyond the facts; showing the planned one."
             yield Done(
                 fallback,
                 "template",
                 note=note,
-                issues=grounding.issues,
+                issues=tuple(issues),
                 **stats,  # type: ignore[arg-type]
             )
             return

@@ -1,5 +1,9 @@
-"""The deterministic explanation: built from the facts only, always available, and the
-fallback whenever an LLM fails, times out or says something the facts do not support.
+"""The planned explanation: sentences from typed facts only (what in the video led to the
+pick, what the track has, what changed against the previous pick, which of the user's
+words are met or relaxed), always available, and what an LLM may only rephrase: it is
+shown whenever the LLM fails, times out or says something the facts do not support.
+Tempo and loudness words come from the measurements, so no sentence says "slow" of a
+150 BPM track whatever its tags say.
 
 The phrasing varies between tracks (so a list of five does not read like a form letter), but
 is chosen by a hash of the facts: the same facts always give the same text."""
@@ -10,9 +14,16 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 
+from musechat_tui.analysis import tempo_word
+from musechat_tui.clock import clock
 from musechat_tui.explain.base import Explainer
 from musechat_tui.explain.facts import ExplanationFacts, TrackFacts
-from musechat_tui.explain.grounding import feel_words, normalise
+from musechat_tui.explain.grounding import (
+    consistent_loudness_word,
+    consistent_tempo_word,
+    has_vocals,
+    normalise,
+)
 
 # How a tag reads in a sentence. Instruments and voices go after "with"; eras become a feel;
 # everything else (genres, moods, tempo words) is used as an adjective.
@@ -64,38 +75,48 @@ _OPEN_OTHER = (
     '"{title}"{by} comes in at #{rank}.',
     'Another option is "{title}"{by}.',
 )
+_CUES_TWO = (
+    "The video's {s1} asks for {a1}{m1}, and its {s2} for {a2}{m2}.",
+    "In the video, the {s1} asks for {a1}{m1}; the {s2} asks for {a2}{m2}.",
+    "What the video gives: its {s1}, which asks for {a1}{m1}, and its {s2}, which asks for "
+    "{a2}{m2}.",
+)
+_CUES_ONE = ("The video's {s1} asks for {a1}{m1}.", "In the video, the {s1} asks for {a1}{m1}.")
+_MET = {True: " and gets it", False: " but does not get it here", None: ""}
 _PIECE = ("piece", "track", "tune")
-_CHARACTER = (
-    "It is {a} {adj} {piece}{with_}{era}.",
-    "Expect {a} {adj} {piece}{with_}{era}.",
-    "Musically it is {a} {adj} {piece}{with_}{era}.",
+_TEMPO_TAGS = frozenset(("slow", "fast", "moderate"))
+_TRACK = (
+    "It is {a} {adj} {piece}{with_}{era}, {tempo}{key}.",
+    "Expect {a} {adj} {piece}{with_}{era}, {tempo}{key}.",
+    "Musically it is {a} {adj} {piece}{with_}{era}, {tempo}{key}.",
 )
-_CHARACTER_NOUNS = (
-    "It is built on {nouns}{era}.",
-    "It features {nouns}{era}.",
-    "Expect {nouns}{era}.",
+_TRACK_NOUNS = (
+    "It is built on {nouns}{era}, {tempo}{key}.",
+    "It features {nouns}{era}, {tempo}{key}.",
 )
-_FIT_TEMPO = (
-    "Its {feel} tempo ({bpm} BPM) suits the {video}{loud}.",
-    "At {bpm} BPM it moves at a {feel} pace, which fits the {video}{loud}.",
-    "The {feel} {bpm} BPM pulse matches the {video}{loud}.",
+_TRACK_BARE = ("It moves {tempo}{key}.",)
+_TEMPO = ("at {bpm} BPM, a {word} tempo", "at a {word} {bpm} BPM")
+_LENGTH_COVERS = (
+    "At {track} it covers the whole {video} video.",
+    "It runs {track}, enough for the {video} video.",
 )
-_FIT_PLAIN = (
-    "It suits the {video}.",
-    "It fits the {video}.",
-    "It matches the {video}.",
+_LENGTH_SHORT = (
+    "At {track} it is shorter than the {video} video: loop it or add a second track.",
+    "It runs {track}, less than the {video} video, so it would need a loop.",
 )
-_REQUEST = (
-    'It answers your request ("{request}"): {matched}.',
-    'What you asked for ("{request}") is there: {matched}.',
-    'It covers {matched} from your request ("{request}").',
+_LENGTH_MATCH = ("At {track} it is about as long as the {video} video.",)
+_ASKED = ("As you asked: {matched}.", "It meets what you asked for: {matched}.")
+_RELAXED = (
+    "No track met every request at once, so {relaxed} gave way.",
+    "Nothing in the catalog met all of it, so {relaxed} was relaxed.",
 )
-_REQUEST_NONE = (
+_CLOSEST = (
     'It is the closest match in the catalog to your request ("{request}").',
     'Of the tracks available, it comes closest to "{request}".',
 )
 _COMPARE = ("Compared with the previous pick, it {diff}.", "Unlike the previous pick, it {diff}.")
 _SAME = ("It keeps the character of the previous pick.",)
+_SECTION = ("The preview plays it {section}.", "Its preview starts {section}.")
 
 
 def _join(words: Sequence[str]) -> str:
@@ -167,50 +188,89 @@ class _Picker:
         return n
 
 
-def _character(track: TrackFacts, picker: _Picker) -> str | None:
-    feel = set(feel_words(track))
-    rendered = [(k, w) for k, w in _distinct(track.tags) if w not in feel or k != "adj"]
-    if not rendered:
-        return None
-    chosen = rendered[: min(len(rendered), picker.count(2, 4))]
+_FIT_PLAIN = ("It suits the {video}.", "It fits the {video}.", "It matches the {video}.")
+
+
+def _cues(facts: ExplanationFacts, picker: _Picker) -> str | None:
+    """What in the video led here: two cues (met ones first), each with what it asks;
+    without measured cues, the video's description."""
+    cues = list(facts.cues[:2])
+    if not cues:
+        return picker.pick(_FIT_PLAIN).format(video=_video_phrase(facts.video))
+    fill = {"s1": cues[0].seen, "a1": cues[0].asks, "m1": _MET[cues[0].met]}
+    if len(cues) == 1:
+        return picker.pick(_CUES_ONE).format(**fill)
+    fill |= {"s2": cues[1].seen, "a2": cues[1].asks, "m2": _MET[cues[1].met]}
+    return picker.pick(_CUES_TWO).format(**fill)
+
+
+def said_tags(track: TrackFacts) -> list[tuple[str, str]]:
+    """The track's tags as they may be said: rendered, without tempo or loudness words
+    that its measurements contradict, and with its voice (or none) stated once."""
+    out = []
+    for kind, word in _distinct(track.tags):
+        if not consistent_tempo_word(track, word) or not consistent_loudness_word(track, word):
+            continue
+        out.append((kind, word))
+    if has_vocals(track):
+        out = [(k, w) for k, w in out if w != "instrumental"]
+    return out
+
+
+def _track(facts: ExplanationFacts, picker: _Picker) -> str:
+    """What the track has: its strongest tags, voice or none, tempo and key."""
+    track = facts.track
+    word = tempo_word(track.bpm)
+    # The tempo is said once, from the measurement: tempo tags would only repeat it.
+    rendered = [(k, w) for k, w in said_tags(track) if not (word and w in _TEMPO_TAGS)]
+    chosen = rendered[: min(len(rendered), picker.count(3, 4))]
     adjs = [w for k, w in chosen if k == "adj"]
     nouns = [w for k, w in chosen if k == "noun"]
     eras = [w for k, w in chosen if k == "era"]
     era = f", with {_article(eras[0])} {eras[0]} feel" if eras else ""
+    tempo = (
+        picker.pick(_TEMPO).format(bpm=f"{track.bpm:.0f}", word=word)
+        if track.bpm and word
+        else "at an unmeasured tempo"
+    )
+    key = f", in {track.key}" if track.key else ""
     if adjs:
         adj = ", ".join(adjs)
         with_ = f" with {_join(nouns)}" if nouns else ""
-        return picker.pick(_CHARACTER).format(
-            a=_article(adj), adj=adj, piece=picker.pick(_PIECE), with_=with_, era=era
-        )
+        return picker.pick(_TRACK).format(
+            a=_article(adj), adj=adj, piece=picker.pick(_PIECE), with_=with_, era=era,
+            tempo=tempo, key=key,
+        )  # fmt: skip
     if nouns:
-        return picker.pick(_CHARACTER_NOUNS).format(nouns=_join(nouns), era=era)
-    return f"It has {_article(eras[0])} {eras[0]} feel."
+        return picker.pick(_TRACK_NOUNS).format(nouns=_join(nouns), era=era, tempo=tempo, key=key)
+    return picker.pick(_TRACK_BARE).format(tempo=tempo, key=key)
 
 
-def _fit(facts: ExplanationFacts, picker: _Picker) -> str:
-    track = facts.track
-    video = _video_phrase(facts.video)
-    tempo = next((w for w in feel_words(track) if w in {"slow", "moderate", "fast"}), None)
-    loud = next((w for w in feel_words(track) if w in {"quiet", "loud"}), None)
-    if tempo and track.bpm:
-        loud_text = {"quiet": ", and it stays quiet", "loud": ", and it plays loud"}.get(loud, "")
-        return picker.pick(_FIT_TEMPO).format(
-            feel=tempo, bpm=f"{track.bpm:.0f}", loud=loud_text, video=video
-        )
-    sentence = picker.pick(_FIT_PLAIN).format(video=video)
-    if loud:
-        sentence = f"Its {loud} sound " + sentence[3:]
-    return sentence
+def _length(facts: ExplanationFacts, picker: _Picker) -> str | None:
+    video = facts.video_duration
+    if not video or not facts.track.duration:
+        return None
+    d = facts.track.duration
+    times = {"track": clock(d), "video": clock(video)}
+    if d >= video * 1.1:
+        return picker.pick(_LENGTH_COVERS).format(**times)
+    if d < video * 0.9:
+        return picker.pick(_LENGTH_SHORT).format(**times)
+    return picker.pick(_LENGTH_MATCH).format(**times)
 
 
 def _request(facts: ExplanationFacts, picker: _Picker) -> str | None:
     if not facts.request:
         return None
-    request = _request_phrase(facts.request)
+    parts = []
     if facts.matched:
-        return picker.pick(_REQUEST).format(request=request, matched=_join(facts.matched))
-    return picker.pick(_REQUEST_NONE).format(request=request)
+        parts.append(picker.pick(_ASKED).format(matched=_join(facts.matched)))
+    if facts.relaxed:
+        relaxed = _join([f'"{r}"' for r in facts.relaxed])
+        parts.append(picker.pick(_RELAXED).format(relaxed=relaxed))
+    if not parts:
+        parts.append(picker.pick(_CLOSEST).format(request=_request_phrase(facts.request)))
+    return " ".join(parts)
 
 
 def _difference(facts: ExplanationFacts, picker: _Picker) -> str | None:
@@ -227,7 +287,7 @@ def _difference(facts: ExplanationFacts, picker: _Picker) -> str | None:
         and abs(track.loudness_db - prev.loudness_db) >= 3
     ):
         is_.append("quieter" if track.loudness_db < prev.loudness_db else "louder")
-    mine, theirs = _distinct(track.tags), _distinct(prev.tags)
+    mine, theirs = said_tags(track), said_tags(prev)
     added = [(k, w) for k, w in mine if (k, w) not in theirs]
     dropped = [(k, w) for k, w in theirs if (k, w) not in mine]
     parts = [f"is {_join(is_)}"] if is_ else []
@@ -244,21 +304,34 @@ def _difference(facts: ExplanationFacts, picker: _Picker) -> str | None:
     return picker.pick(_COMPARE).format(diff=_join(parts[:3]))  # three differences at most
 
 
-def template_text(facts: ExplanationFacts) -> str:
+def _section(facts: ExplanationFacts, picker: _Picker) -> str | None:
+    return picker.pick(_SECTION).format(section=facts.section) if facts.section else None
+
+
+def plan_sentences(facts: ExplanationFacts) -> list[str]:
+    """The explanation as sentences, each from typed facts: the pick, what in the video
+    led there, what the track has, its length against the video, what changed against
+    the previous pick, which of the user's words are met or relaxed, and the preview."""
     picker = _Picker(facts)
     track = facts.track
     by = f" by {track.artist}" if track.artist else ""
     opening = _OPEN_FIRST if facts.rank <= 1 else _OPEN_OTHER
     sentences = [picker.pick(opening).format(title=track.title, by=by, rank=facts.rank)]
     for part in (
-        _character(track, picker),
-        _fit(facts, picker),
-        _request(facts, picker),
         _difference(facts, picker),
+        _request(facts, picker),
+        _cues(facts, picker),
+        _track(facts, picker),
+        _length(facts, picker),
+        _section(facts, picker),
     ):
         if part:
             sentences.append(part[0].upper() + part[1:])
-    return " ".join(sentences)
+    return sentences
+
+
+def template_text(facts: ExplanationFacts) -> str:
+    return " ".join(plan_sentences(facts))
 
 
 class TemplateExplainer(Explainer):

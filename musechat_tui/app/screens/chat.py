@@ -36,8 +36,8 @@ from musechat_tui.app.widgets import (
     RecommendationsTable,
     VideoPanel,
 )
-from musechat_tui.app.widgets.common import clock
 from musechat_tui.app.workers import Cancelled, cancelled, detached, spawn
+from musechat_tui.clock import clock
 from musechat_tui.errors import MediaError, MuseChatError
 from musechat_tui.sanitize import clean
 
@@ -508,7 +508,9 @@ class ChatScreen(Screen[None]):
         elif isinstance(event, Replace):
             msg.replace(event.text)
         elif isinstance(event, Done):
-            msg.finish(event.text, event.note)
+            # An LLM that failed or strayed is silent here: the planned text is shown, the
+            # reason goes to the log and the turn's notes (--json).
+            msg.finish(event.text, None)
         elif event is None and not msg.done:
             msg.finish(None, "(explanation skipped: a newer answer came first)")
         self.chat.changed()

@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Static
 
-from musechat_tui.app.widgets.common import clock
+from musechat_tui.clock import clock
 from musechat_tui.sanitize import clean
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
-from musechat_tui.app.widgets.common import clock
+from musechat_tui.clock import clock
 from musechat_tui.sanitize import clean
 
 if TYPE_CHECKING:

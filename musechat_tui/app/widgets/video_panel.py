@@ -15,7 +15,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from musechat_tui.app.widgets.common import clock
+from musechat_tui.clock import clock
 from musechat_tui.sanitize import clean
 
 if TYPE_CHECKING:

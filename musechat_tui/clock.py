@@ -1,4 +1,4 @@
-"""Small formatting helpers shared by the widgets."""
+"""Times as people read them (the widgets, the explanations)."""
 
 from __future__ import annotations
 
