@@ -25,6 +25,7 @@ import numpy as np
 
 from builder.parallel import map_ahead
 from musechat_tui.analysis import (
+    TEMPO_VERSION,
     DecodedTrack,
     TrackAnalysis,
     decode_track,
@@ -144,8 +145,9 @@ def plan(
     `report.failed_before` with its recorded reason."""
     failures = report.failures
     known = catalog.fingerprints()
-    # Analysed before the current music_character: re-analysed even when unchanged.
-    outdated = catalog.paths_lacking_character(CHARACTER_VERSION)
+    # Analysed before the current music_character or tempo estimator: re-analysed even
+    # when unchanged.
+    outdated = catalog.paths_analysed_before(CHARACTER_VERSION, TEMPO_VERSION)
     failed_before = {f["path"]: f for f in catalog.failures()}
     todo: list[Candidate] = []
     unchanged = 0
@@ -216,6 +218,7 @@ def to_record(c: Candidate, t: TrackAnalysis) -> TrackRecord:
         centroid_hz=t.character.centroid_hz if t.character else None,
         onset_rate=t.character.onset_rate if t.character else None,
         character_version=CHARACTER_VERSION,
+        tempo_version=TEMPO_VERSION,
     )
 
 

@@ -22,6 +22,7 @@ from musechat_tui.errors import MuseChatError
 from musechat_tui.media.write import write_audio
 
 SECONDS = 40.0
+MIN_SECONDS = 20.0
 RATE = 16_000
 
 
@@ -53,7 +54,9 @@ def render_score(path: str, bpm: float, out: Path, instrument: str | None) -> st
     excerpt = score.measures(1, bars)
     for part in excerpt.parts:
         first = part.getElementsByClass(stream.Measure).first()
-        (first or part).insert(0, tempo.MetronomeMark(number=bpm, referent=duration.Duration(beat_ql)))
+        (first or part).insert(
+            0, tempo.MetronomeMark(number=bpm, referent=duration.Duration(beat_ql))
+        )
         if instrument is not None:
             for old in list(part.recurse().getElementsByClass(m21instrument.Instrument)):
                 old.activeSite.remove(old)
@@ -85,7 +88,9 @@ def click_track(bpm: float, beats_per_bar: int, subdivision: int, out: Path) -> 
     write_audio(out, np.clip(audio, -1, 1), RATE)
 
 
-def build_devset(folder: Path, scores: int = 40, clicks: int = 12, seed: int = 0) -> list[TempoItem]:
+def build_devset(
+    folder: Path, scores: int = 40, clicks: int = 12, seed: int = 0
+) -> list[TempoItem]:
     """Renders the set into `folder` (kept between runs: a rendered file is not redone)."""
     from music21 import corpus
 
@@ -113,6 +118,9 @@ def build_devset(folder: Path, scores: int = 40, clicks: int = 12, seed: int = 0
         try:
             meter_text = render_score(path, bpm, folder / name, instrument)
         except (MuseChatError, Exception):  # noqa: BLE001 - a score music21 cannot cut or render
+            continue
+        if (folder / name).stat().st_size < MIN_SECONDS * RATE * 4:  # 16-bit stereo WAV
+            (folder / name).unlink()  # a short work: too little to hear a tempo in
             continue
         items.append(TempoItem(name, bpm, meter_text, f"score:{Path(path).name}"))
     for i in range(clicks):

@@ -188,40 +188,109 @@ def loudness_db(samples: np.ndarray) -> float:
     return 20.0 * np.log10(max(rms, 1e-6))
 
 
+# Bumped when estimate_tempo changes: the indexer re-analyses tracks stored under an
+# older version (the catalog's tempo_version column).
+TEMPO_VERSION = 2
+_HOP = 256
+PRIOR_OCTAVES = 1.3  # width of the tempo prior (librosa's default: 1.0)
+# Onsets per beat outside this range say the beat was tapped at the wrong level: fewer
+# onsets than beats (tapping too fast), or many per beat (tapping too slow).
+ONSETS_PER_BEAT = (0.9, 3.5)
+# The tagger's fast-minus-slow probability (MTT) that counts as clear evidence.
+TAGS_FAST, TAGS_SLOW = 0.3, -0.45
+
+
+def tempo_evidence(tags: dict[str, np.ndarray], names: dict[str, list[str]]) -> float:
+    """How much faster than slow the tagger hears the track: the mean probability of its
+    "fast" tag minus that of its "slow" tag (MTT); 0 without those tags."""
+    if "mtt" not in tags:
+        return 0.0
+    mean = tags["mtt"].mean(axis=0)
+    col = {n: i for i, n in enumerate(names.get("mtt", []))}
+    fast = float(mean[col["fast"]]) if "fast" in col else 0.0
+    slow = float(mean[col["slow"]]) if "slow" in col else 0.0
+    return fast - slow
+
+
 def estimate_bpm(samples: np.ndarray, sample_rate: int) -> float | None:
-    """Tempo of the window: the peak of the onset envelope's autocorrelation, weighted by
-    librosa's log-normal tempo prior (centred on 120 bpm, one octave wide), refined between
-    lags by a parabola. One global autocorrelation instead of librosa's per-frame tempogram:
-    ~20x cheaper on a 120 s window, and the parabola gives sub-lag precision that the
-    tempogram's integer lags lack (~4 bpm steps near 120 at this hop). None when the audio
-    has no pulse (silence, or too short to tell)."""
+    """The pulse peak alone, without the metrical-level choice (tempo version 1)."""
+    return estimate_tempo(samples, sample_rate, choose_level=False)
+
+
+def estimate_tempo(
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    onset_rate: float | None = None,
+    evidence: float = 0.0,
+    choose_level: bool = True,
+) -> float | None:
+    """Tempo of the window in beats a minute, at the metrical level a listener taps.
+
+    The pulse: librosa's onset envelope and its autocorrelation (one global
+    autocorrelation instead of the per-frame tempogram: ~20x cheaper on a 120 s window,
+    and a parabola gives the sub-lag precision the tempogram's integer lags lack), its
+    peak under librosa's log-normal tempo prior. Then the level: the peak is halved when
+    the music has fewer onsets than beats (`onset_rate`, onsets per second), doubled when
+    it has more than 3.5 per beat, and the tagger's fast/slow evidence moves it an octave
+    when it is clear (`evidence`: tempo_evidence). `choose_level=False`: the peak alone,
+    with the narrower prior of tempo version 1. None when there is no pulse (silence, or
+    too short to tell). bench/bench_tempo.py measures it on a dev set with exact tempi."""
     if len(samples) < sample_rate * 4 or not np.any(samples):
         return None
     import librosa
 
-    hop = 256
-    onset = librosa.onset.onset_strength(y=samples, sr=sample_rate, hop_length=hop)
+    onset = librosa.onset.onset_strength(y=samples, sr=sample_rate, hop_length=_HOP)
     if not np.any(onset):
         return None
-    frames_per_s = sample_rate / hop
+    frames_per_s = sample_rate / _HOP
     ac = librosa.autocorrelate(onset - onset.mean())
     lags = np.arange(1, len(ac))
     bpm = 60.0 * frames_per_s / lags
-    prior = np.exp(-0.5 * np.log2(bpm / 120.0) ** 2)
+    width = PRIOR_OCTAVES if choose_level else 1.0
+    prior = np.exp(-0.5 * (np.log2(bpm / 120.0) / width) ** 2)
     weighted = np.where((bpm >= 40) & (bpm <= 220), ac[1:] * prior, -np.inf)
     i = int(np.argmax(weighted))
     if not np.isfinite(weighted[i]) or weighted[i] <= 0:
         return None
-    shift = 0.0
-    if 0 < i < len(weighted) - 1 and np.isfinite(weighted[i - 1]) and np.isfinite(weighted[i + 1]):
-        left, mid, right = weighted[i - 1], weighted[i], weighted[i + 1]
+    tempo = 60.0 * frames_per_s / (lags[i] + _parabola(weighted, i))
+    if choose_level:
+        tempo = _metrical_level(tempo, onset_rate, evidence)
+    return round(tempo, 1)
+
+
+def _metrical_level(tempo: float, onset_rate: float | None, evidence: float) -> float:
+    if onset_rate is not None and onset_rate > 0:
+        per_beat = onset_rate * 60.0 / tempo
+        if per_beat < ONSETS_PER_BEAT[0] and tempo / 2 >= 40:
+            return tempo / 2
+        if per_beat > ONSETS_PER_BEAT[1] and tempo * 2 <= 220:
+            return tempo * 2
+    if evidence >= TAGS_FAST and tempo < 90:
+        return tempo * 2
+    if evidence <= TAGS_SLOW and tempo > 130:
+        return tempo / 2
+    return tempo
+
+
+def _parabola(y: np.ndarray, i: int) -> float:
+    """Sub-sample offset of the peak at i, from a parabola through its neighbours."""
+    if 0 < i < len(y) - 1 and np.isfinite(y[i - 1]) and np.isfinite(y[i + 1]):
+        left, mid, right = y[i - 1], y[i], y[i + 1]
         denom = left - 2 * mid + right
-        shift = 0.5 * (left - right) / denom if denom < 0 else 0.0
-    return round(60.0 * frames_per_s / (lags[i] + shift), 1)
+        return 0.5 * (left - right) / denom if denom < 0 else 0.0
+    return 0.0
 
 
 def encode_track(decoded: DecodedTrack, encoder: AudioEncoder) -> TrackAnalysis:
     features = encoder.encode(decoded.segments)
+    character = music_character(decoded.samples, decoded.sample_rate)
+    bpm = estimate_tempo(
+        decoded.samples,
+        decoded.sample_rate,
+        onset_rate=character.onset_rate if character else None,
+        evidence=tempo_evidence(features.tags, features.tag_names),
+    )
     return TrackAnalysis(
         path=decoded.info.path,
         metadata=track_metadata(decoded.info),
@@ -230,10 +299,10 @@ def encode_track(decoded: DecodedTrack, encoder: AudioEncoder) -> TrackAnalysis:
         features=features,
         segment_starts=decoded.segment_starts,
         encoder=encoder.id,
-        bpm=estimate_bpm(decoded.samples, decoded.sample_rate),
+        bpm=bpm,
         energy_db=loudness_db(decoded.samples),
         energy_curve=rms_curve(decoded.samples, decoded.sample_rate),
-        character=music_character(decoded.samples, decoded.sample_rate),
+        character=character,
     )
 
 

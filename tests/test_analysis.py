@@ -15,6 +15,7 @@ from musechat_tui.analysis import (
     analyse_video,
     describe_track,
     estimate_bpm,
+    estimate_tempo,
     loudness_db,
     rms_curve,
     track_metadata,
@@ -39,6 +40,46 @@ def click_track(bpm: float, seconds: float = 30.0) -> np.ndarray:
 @pytest.mark.parametrize("bpm", [72, 96, 120, 128, 140])
 def test_tempo_of_click_tracks(bpm: float) -> None:
     assert estimate_bpm(click_track(bpm), SR) == pytest.approx(bpm, abs=1.0)
+
+
+@pytest.mark.parametrize("bpm", [72, 96, 120, 140])
+def test_tempo_with_one_onset_per_beat_is_the_beat(bpm: float) -> None:
+    beats_per_s = bpm / 60
+    assert estimate_tempo(click_track(bpm), SR, onset_rate=beats_per_s) == pytest.approx(
+        bpm, abs=1.0
+    )
+
+
+def test_the_metrical_level_follows_the_onsets_and_the_tagger() -> None:
+    clicks = click_track(140)  # the pulse alone says 140
+    # Fewer onsets than beats (every other click an accent the ear groups): half time.
+    assert estimate_tempo(clicks, SR, onset_rate=140 / 60 * 0.6) == pytest.approx(70, abs=1)
+    # Many onsets per beat: the beat was tapped too slow.
+    slow = click_track(70)
+    assert estimate_tempo(slow, SR, onset_rate=70 / 60 * 4) == pytest.approx(140, abs=1)
+    # Clear tagger evidence moves a level; weak evidence changes nothing.
+    assert estimate_tempo(slow, SR, evidence=0.4) == pytest.approx(140, abs=1)
+    assert estimate_tempo(slow, SR, evidence=0.1) == pytest.approx(70, abs=1)
+    assert estimate_tempo(click_track(150), SR, evidence=-0.5) == pytest.approx(75, abs=1)
+
+
+def test_the_tempo_dev_set_has_exact_tempi(tmp_path: Path) -> None:
+    """bench/bench_tempo.py's dev set: rendered scores and click tracks whose tempo is the
+    metronome mark they were rendered at."""
+    from builder.tempo_devset import build_devset
+
+    items = build_devset(tmp_path, scores=1, clicks=2, seed=3)
+    assert [i.source == "click" for i in items] == [False, True, True]
+    for item in items:
+        samples = probe(tmp_path / item.file)
+        assert samples.duration and samples.duration >= 20
+        assert 55 <= item.bpm <= 180
+    from musechat_tui.media import load_audio
+
+    for click in items[1:]:  # a click track's tempo is there to be found, at some level
+        found = estimate_tempo(load_audio(tmp_path / click.file, sample_rate=SR), SR)
+        assert found is not None
+        assert min(abs(found / (click.bpm * f) - 1) for f in (1, 2, 0.5, 1.5, 2 / 3)) < 0.04
 
 
 def test_tempo_needs_a_pulse() -> None:

@@ -16,6 +16,7 @@ import media_factory as mf
 import pytest
 
 from builder.index import Candidate, analyse_candidates, index_library
+from musechat_tui.analysis import TEMPO_VERSION
 from musechat_tui.catalog import Catalog, CatalogLock, VectorIndex, verify
 from musechat_tui.config import Settings, load_settings
 from musechat_tui.encoders import build_audio_encoder
@@ -99,7 +100,8 @@ def test_character_and_hub_stats_are_stored_and_only_stale_ones_redone(
     tmp_path: Path, settings: Settings
 ) -> None:
     """Each track gets its key, mode, brightness, onset rate and hubness statistics. A
-    track analysed before music_character (version NULL) is re-analysed, and only it;
+    track analysed before music_character (version NULL) or by an older tempo estimator
+    is re-analysed, and only those;
     statistics against an older bank are recomputed without any re-analysis."""
     music = tmp_path / "music"
     make_library(music, n=3)
@@ -107,6 +109,7 @@ def test_character_and_hub_stats_are_stored_and_only_stale_ones_redone(
     with Catalog.open(settings.catalog_path, readonly=True) as cat:
         tracks = cat.get_tracks(cat.ids(), segments=False)
         assert all(t.music_key and t.character_version == 1 for t in tracks)
+        assert all(t.tempo_version == TEMPO_VERSION for t in tracks)
         assert all(t.major is not None and t.centroid_hz and t.onset_rate is not None
                    for t in tracks)  # fmt: skip
         assert all(t.text_hub and t.text_hub[1] > 0 and t.text_hub_bank for t in tracks)
@@ -114,13 +117,15 @@ def test_character_and_hub_stats_are_stored_and_only_stale_ones_redone(
     db = sqlite3.connect(settings.catalog_path / "catalog.sqlite")
     with db:
         db.execute("UPDATE tracks SET character_version = NULL WHERE id = ?", [first.id])
+        db.execute("UPDATE tracks SET tempo_version = 1 WHERE id = ?", [tracks[1].id])
         db.execute("UPDATE tracks SET text_hub_bank = 'old', text_hub_mean = 0")
     db.close()
     report = index_library(settings, music, settings.catalog_path)
-    assert (report.indexed, report.unchanged) == (1, 2)
+    assert (report.indexed, report.unchanged) == (2, 1)  # older character; older tempo
     with Catalog.open(settings.catalog_path, readonly=True) as cat:
         again = cat.get_tracks(cat.ids(), segments=False)
         assert all(t.character_version == 1 for t in again)
+        assert all(t.tempo_version == TEMPO_VERSION for t in again)
         assert {t.text_hub_bank for t in again} == {first.text_hub_bank}
         assert all(t.text_hub[0] != 0 for t in again)
         assert first.path in {t.path for t in again} and first.id not in {t.id for t in again}

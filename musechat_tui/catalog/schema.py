@@ -177,3 +177,10 @@ def m003_track_character(db: Database) -> None:
         "text_hub_bank TEXT",  # which bank (text_norms.bank_id): stale stats are recomputed
     ):
         db.execute(f"ALTER TABLE tracks ADD COLUMN {column}")
+
+
+@migrations()
+def m004_tempo_version(db: Database) -> None:
+    """Which tempo estimator measured the track's bpm (analysis.TEMPO_VERSION): tracks
+    measured by an older one are re-analysed on the next index run."""
+    db.execute("ALTER TABLE tracks ADD COLUMN tempo_version INTEGER")

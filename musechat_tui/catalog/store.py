@@ -128,7 +128,7 @@ def update_checksum(h: Any, ids: np.ndarray, vecs: np.ndarray) -> None:
 
 # The tracks INSERT's placeholders: text that may come from file names as TEXT_PARAM (path,
 # title, artist, album, description), the rest plain.
-TRACK_PARAMS = ", ".join(TEXT_PARAM if i in (0, 4, 5, 6, 16) else "?" for i in range(26))
+TRACK_PARAMS = ", ".join(TEXT_PARAM if i in (0, 4, 5, 6, 16) else "?" for i in range(27))
 
 
 def file_digest(path: Path) -> str:
@@ -172,6 +172,7 @@ class TrackRecord:
     centroid_hz: float | None = None
     onset_rate: float | None = None
     character_version: int | None = None
+    tempo_version: int | None = None  # analysis.TEMPO_VERSION that measured bpm
     text_hub: tuple[float, float] | None = None  # text_norms.hub_stats of text_embedding
     text_hub_bank: str | None = None  # the reference bank those were computed against
     id: int | None = None
@@ -464,7 +465,7 @@ class Catalog:
                     " year, duration, window_start, bpm, energy, energy_curve, embedding,"
                     " encoder, indexed_at, description, text_embedding, music_key, major,"
                     " centroid_hz, onset_rate, character_version, text_hub_mean, text_hub_std,"
-                    " text_hub_bank)"
+                    " text_hub_bank, tempo_version)"
                     f" VALUES ({TRACK_PARAMS})",
                     (
                         sql_text(r.path),
@@ -492,6 +493,7 @@ class Catalog:
                         r.character_version,
                         *(r.text_hub or (None, None)),
                         r.text_hub_bank,
+                        r.tempo_version,
                     ),
                 )
                 tid = int(cur.lastrowid or 0)
@@ -617,7 +619,7 @@ class Catalog:
         "id, path, size, mtime, content_hash, title, artist, album, year, duration,"
         " window_start, bpm, energy, energy_curve, embedding, encoder, indexed_at,"
         " description, text_embedding, music_key, major, centroid_hz, onset_rate,"
-        " character_version, text_hub_mean, text_hub_std, text_hub_bank"
+        " character_version, text_hub_mean, text_hub_std, text_hub_bank, tempo_version"
     )
 
     @_locked
@@ -636,7 +638,7 @@ class Catalog:
             ):
                 (tid, path, size, mtime, chash, title, artist, album, year, duration) = row[:10]
                 (wstart, bpm, energy, curve, emb, enc, at, desc, text_emb) = row[10:19]
-                (key, major, centroid, onsets, version, hub_mean, hub_std, bank) = row[19:]
+                (key, major, centroid, onsets, version, hub_mean, hub_std, bank, tempo_v) = row[19:]
                 by_id[tid] = TrackRecord(
                     id=tid,
                     path=path,
@@ -664,6 +666,7 @@ class Catalog:
                     character_version=version,
                     text_hub=None if hub_mean is None else (hub_mean, hub_std),
                     text_hub_bank=bank,
+                    tempo_version=tempo_v,
                 )
             for tid, vocab, tag, prob in self.db.execute(
                 "SELECT track_id, vocab, tag, prob FROM tags "
@@ -762,11 +765,13 @@ class Catalog:
             )
 
     @_locked
-    def paths_lacking_character(self, version: int) -> set[str]:
-        """Files analysed before music_character version `version` (to be re-analysed)."""
+    def paths_analysed_before(self, character_version: int, tempo_version: int) -> set[str]:
+        """Files analysed before these music_character and tempo estimator versions (to be
+        re-analysed)."""
         rows = self.db.execute(
-            "SELECT path FROM tracks WHERE character_version IS NULL OR character_version < ?",
-            [version],
+            "SELECT path FROM tracks WHERE character_version IS NULL OR character_version < ?"
+            " OR tempo_version IS NULL OR tempo_version < ?",
+            [character_version, tempo_version],
         )
         return {r[0] for r in rows}
 
