@@ -390,3 +390,29 @@ def test_explanation_facts_carry_the_track_embedding(
         assert facts.track.title == top.title and facts.track.vector is not None
         np.testing.assert_allclose(facts.track.vector, stored / np.linalg.norm(stored), atol=1e-6)
         assert facts.track == dataclasses.replace(facts.track, vector=None)  # not compared
+
+
+def test_explanations_read_the_video_and_say_what_changed(engine: ChatEngine) -> None:
+    """Turn 1 names what in the video led where and what the track has; later turns say
+    what changed against the previous pick and which words were met; a speaking video
+    asks for no vocals; no two explanations of a session are the same."""
+    from musechat_tui.explain.grounding import contradictions
+
+    spoken = dataclasses.replace(video(), sound="speech", motion=0.2, cut_rate=12.0)
+    session = engine.start(spoken)
+    texts = []
+    for text in (None, "slower, more piano", "no vocals"):
+        turn = engine.recommend(session, text)
+        facts, _ = engine.explanation_facts(session, turn)
+        said = engine.explain_text(session, turn)
+        texts.append(said)
+        assert {c.kind for c in facts.cues} >= {"pace", "sound"}
+        assert sum(c.seen in said for c in facts.cues) >= 2, said
+        top = turn.recommendations[0]
+        assert f"{top.bpm:.0f} BPM" in said and facts.section and facts.section in said
+        assert contradictions(said, facts) == []
+        if text is not None:
+            assert "previous pick" in said
+    assert "speech" in " ".join(c.seen for c in facts.cues) or "spoken" in texts[0]
+    assert "piano" in texts[1]
+    assert len(set(texts)) == len(texts)

@@ -60,7 +60,7 @@ from musechat_tui.engine.video import VideoFeatures
 from musechat_tui.engine.word_map import WordMap
 from musechat_tui.errors import MuseChatError
 from musechat_tui.explain.base import Done
-from musechat_tui.explain.facts import TrackFacts
+from musechat_tui.explain.facts import ExplanationFacts, TrackFacts
 
 log = logging.getLogger(__name__)
 
@@ -470,16 +470,7 @@ class ChatEngine:
         Done); the final text is stored on the turn and in the session."""
         if not turn.recommendations:
             return iter(())
-        plan = self._plans.get((session.id, turn.turn))
-        top = turn.recommendations[0]
-        row = self.pool.row(top.id)
-        matched = (
-            matched_terms(plan, self.pool, row, top.relaxed) if plan and row is not None else []
-        )
-        scene = self._zero_shot.scene_words(session.video, self.pool).top()
-        facts = facts_for(self.catalog, self.pool, session, turn, matched, scene)
-        # The text must not name the other tracks of the list.
-        others = [_facts_of(r) for r in turn.recommendations[1:]]
+        facts, others = self.explanation_facts(session, turn)
         explainer = self.explainer
         if hasattr(explainer, "events"):  # GuardedExplainer: timeouts, fallback, grounding
             events = explainer.events(facts, others)
@@ -498,6 +489,21 @@ class ChatEngine:
                 yield event
 
         return run()
+
+    def explanation_facts(
+        self, session: Session, turn: Turn
+    ) -> tuple[ExplanationFacts, list[TrackFacts]]:
+        """What the explanation of the turn's top pick may say, and the tracks it must not
+        name (the rest of the list)."""
+        plan = self._plans.get((session.id, turn.turn))
+        top = turn.recommendations[0]
+        row = self.pool.row(top.id)
+        matched = (
+            matched_terms(plan, self.pool, row, top.relaxed) if plan and row is not None else []
+        )
+        scene = self._zero_shot.scene_words(session.video, self.pool).top()
+        facts = facts_for(self.catalog, self.pool, session, turn, matched, scene)
+        return facts, [_facts_of(r) for r in turn.recommendations[1:]]
 
     def explain_text(self, session: Session, turn: Turn) -> str:
         for _ in self.explain(session, turn):

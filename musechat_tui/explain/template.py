@@ -116,7 +116,7 @@ _CLOSEST = (
 )
 _COMPARE = ("Compared with the previous pick, it {diff}.", "Unlike the previous pick, it {diff}.")
 _SAME = ("It keeps the character of the previous pick.",)
-_SECTION = ("The preview plays it {section}.", "Its preview starts {section}.")
+_SECTION = ("The preview plays it {section}.", "The preview runs {section}.")
 
 
 def _join(words: Sequence[str]) -> str:
@@ -287,7 +287,11 @@ def _difference(facts: ExplanationFacts, picker: _Picker) -> str | None:
         and abs(track.loudness_db - prev.loudness_db) >= 3
     ):
         is_.append("quieter" if track.loudness_db < prev.loudness_db else "louder")
-    mine, theirs = said_tags(track), said_tags(prev)
+    # With both tempi measured, the BPM comparison says it: tempo tags would repeat it.
+    timed = track.bpm is not None and prev.bpm is not None
+    mine, theirs = (
+        [(k, w) for k, w in said_tags(t) if not (timed and w in _TEMPO_TAGS)] for t in (track, prev)
+    )
     added = [(k, w) for k, w in mine if (k, w) not in theirs]
     dropped = [(k, w) for k, w in theirs if (k, w) not in mine]
     parts = [f"is {_join(is_)}"] if is_ else []
