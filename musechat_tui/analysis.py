@@ -99,7 +99,10 @@ class DescribableTrack(Protocol):
 def tempo_word(bpm: float | None) -> str | None:
     if bpm is None:
         return None
-    return "slow" if bpm < 85 else "fast" if bpm > 135 else "moderate"
+    # here, not at the top: the engine package imports this module
+    from musechat_tui.engine.vocabulary import FAST_BPM, SLOW_BPM
+
+    return "slow" if bpm < SLOW_BPM else "fast" if bpm > FAST_BPM else "moderate"
 
 
 def loudness_word(energy_db: float | None) -> str | None:

@@ -23,7 +23,13 @@ from musechat_tui.engine.constraints.base import (
     decayed,
 )
 from musechat_tui.engine.scoring import zscore
-from musechat_tui.engine.vocabulary import CONCEPTS_BY_NAME, IMPLIED_BY_EXCLUSION, OPPOSITE
+from musechat_tui.engine.vocabulary import (
+    CONCEPTS_BY_NAME,
+    FAST_BPM,
+    IMPLIED_BY_EXCLUSION,
+    OPPOSITE,
+    SLOW_BPM,
+)
 
 if TYPE_CHECKING:
     from musechat_tui.engine.pool import TrackPool
@@ -122,7 +128,7 @@ class Concepts(ConstraintKind):
         out: dict[str, np.ndarray] = {}
         for concept, w in p.wants.items():
             prob = pool.concept_prob(concept, rows)
-            present = pool.concept_present(concept, rows)
+            present = pool.concept_present(concept, rows) | _measured(concept, pool, rows)
             out[f"want {concept}"] = w * (W_WANT * zscore(prob) + W_WANT_PRESENT * present)
             if (opposite := OPPOSITE.get(concept)) and opposite not in p.wants:
                 against = pool.concept_present(opposite, rows)
@@ -153,3 +159,14 @@ class Concepts(ConstraintKind):
             elif c.polarity != "want" and not has:
                 out.append(c.label())
         return out
+
+
+def _measured(concept: str, pool: TrackPool, rows: np.ndarray) -> np.ndarray:
+    """A tempo word is also there when the measured tempo says it (the BPM the user sees):
+    "fast" above FAST_BPM, "slow" below SLOW_BPM, whatever the tags."""
+    bpm = pool.bpm[rows]
+    if concept == "fast":
+        return np.nan_to_num(bpm, nan=0.0) > FAST_BPM
+    if concept == "slow":
+        return np.nan_to_num(bpm, nan=1e9) < SLOW_BPM
+    return np.zeros(len(rows), dtype=bool)
