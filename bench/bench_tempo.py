@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from builder.tempo_devset import build_devset
-from musechat_tui.analysis import decode_track, estimate_bpm, estimate_tempo, tempo_evidence
+from musechat_tui.analysis import decode_track, estimate_bpm, track_tempo
 from musechat_tui.config import load_settings
 from musechat_tui.encoders import build_audio_encoder
 from musechat_tui.music_character import music_character
@@ -62,12 +62,7 @@ def main() -> None:
             (estimate_bpm(decoded.samples, decoded.sample_rate), item.bpm, item.source)
         )
         character = music_character(decoded.samples, decoded.sample_rate)
-        after = estimate_tempo(
-            decoded.samples,
-            decoded.sample_rate,
-            onset_rate=character.onset_rate if character else None,
-            evidence=tempo_evidence(features.tags, features.tag_names),
-        )
+        after = track_tempo(decoded, features, character)
         results["after"].append((after, item.bpm, item.source))
     n = len(items)
     print(f"### Tempo: {n} files ({sum(i.source != 'click' for i in items)} rendered scores, "

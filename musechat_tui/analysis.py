@@ -285,15 +285,23 @@ def _parabola(y: np.ndarray, i: int) -> float:
     return 0.0
 
 
-def encode_track(decoded: DecodedTrack, encoder: AudioEncoder) -> TrackAnalysis:
-    features = encoder.encode(decoded.segments)
-    character = music_character(decoded.samples, decoded.sample_rate)
-    bpm = estimate_tempo(
+def track_tempo(
+    decoded: DecodedTrack, features: AudioFeatures, character: MusicCharacter | None
+) -> float | None:
+    """The track's tempo with all the evidence the indexer has: the pulse of its window,
+    its onset rate and its tags."""
+    return estimate_tempo(
         decoded.samples,
         decoded.sample_rate,
         onset_rate=character.onset_rate if character else None,
         evidence=tempo_evidence(features.tags, features.tag_names),
     )
+
+
+def encode_track(decoded: DecodedTrack, encoder: AudioEncoder) -> TrackAnalysis:
+    features = encoder.encode(decoded.segments)
+    character = music_character(decoded.samples, decoded.sample_rate)
+    bpm = track_tempo(decoded, features, character)
     return TrackAnalysis(
         path=decoded.info.path,
         metadata=track_metadata(decoded.info),
