@@ -132,7 +132,8 @@ def video_cues(
                 "pace",
             )
         )
-    valence = video.affect().valence
+    affect = video.affect()
+    valence = affect.valence
     if valence > 0.5:
         seen = "warm, bright colours" if video.warmth > 0.05 else "bright, colourful light"
         cues.append(
@@ -147,6 +148,19 @@ def video_cues(
                 seen, "a darker, minor-key sound", None if major is None else major < 0, "light"
             )
         )
+    # The look's energy (saturation, warm light, motion, cuts: the affective bridge's
+    # arousal), against the track's level and tempo.
+    loud = track.loudness_db
+    if affect.arousal > 0.3:
+        met = None if loud is None else loud > -18 or bool(bpm and bpm > 115)
+        cues.append(VideoCue("lively look", "an energetic sound", met, "energy"))
+    elif affect.arousal < -0.3:
+        met = None if loud is None else loud < -20 or bool(bpm and bpm < 100)
+        cues.append(VideoCue("calm look", "a calm, gentle sound", met, "energy"))
+    if abs(valence) <= 0.5 and abs(affect.arousal) <= 0.3:
+        # the affective bridge sends an average-looking video to middling music
+        cues.append(VideoCue("balanced, everyday look", "music of middling mood and energy",
+                             None, "energy"))  # fmt: skip
     if video.sound == "speech":
         cues.append(
             VideoCue(

@@ -35,6 +35,11 @@ class Explainer(ABC):
     def stream(self, facts: ExplanationFacts) -> Iterator[str]:
         """Yields the explanation in pieces (tokens or words), in order."""
 
+    # An explainer that rephrases the planned text (explain/prompt.py) writes everything
+    # after the plan's first sentence, which names the pick: the guard shows that sentence
+    # at once and the model's words after it.
+    rewrites_plan: bool = False
+
     def explain(self, facts: ExplanationFacts) -> str:
         return "".join(self.stream(facts))
 

@@ -37,7 +37,7 @@ from musechat_tui.explain.grounding import (
     contradictions,
     load_tag_vocabulary,
 )
-from musechat_tui.explain.template import TemplateExplainer, template_text
+from musechat_tui.explain.template import TemplateExplainer, plan_sentences, template_text
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s|$)")
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
@@ -165,7 +165,10 @@ class GuardedExplainer:
                     kind, value = pieces.get(timeout=wait)
                 except queue.Empty:
                     continue  # the loop turns this into a timeout
-                if kind == "piece" and value:
+                if kind == "opening" and value:  # the plan's own words: not the model's
+                    shown.append(value)
+                    yield Token(value)
+                elif kind == "piece" and value:
                     if first is None:
                         first = time.monotonic() - start
                     shown.append(value)
@@ -220,6 +223,8 @@ class GuardedExplainer:
         """Worker thread: LLM pieces into the queue until done, failed or cancelled."""
         stream: Iterator[str] | None = None
         try:
+            if self.explainer.rewrites_plan:
+                pieces.put(("opening", plan_sentences(facts)[0] + " "))
             stream = iter(self.explainer.stream(facts))
             for piece in stream:
                 if cancel.is_set():

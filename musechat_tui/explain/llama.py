@@ -127,6 +127,8 @@ class _Utf8Pieces:
 
 
 class LlamaCppExplainer(Explainer):
+    rewrites_plan = True
+
     def __init__(
         self,
         model_path: Path | None = None,

@@ -28,6 +28,8 @@ def api_key_from_env() -> str | None:
 
 
 class OpenAIExplainer(Explainer):
+    rewrites_plan = True
+
     def __init__(
         self,
         base_url: str,

@@ -7,7 +7,7 @@ the planned text is shown."""
 from __future__ import annotations
 
 from musechat_tui.explain.facts import ExplanationFacts
-from musechat_tui.explain.template import template_text
+from musechat_tui.explain.template import plan_sentences
 
 RULES = (
     "Rewrite the explanation below in fresh, natural words for the user, in at most four "
@@ -17,7 +17,9 @@ RULES = (
 
 
 def system_prompt(facts: ExplanationFacts) -> str:
-    return f"{RULES}\n\nExplanation:\n{template_text(facts)}"
+    # The plan's first sentence (naming the pick) is shown as it is; the model rewrites
+    # the rest.
+    return f"{RULES}\n\nExplanation:\n{' '.join(plan_sentences(facts)[1:])}"
 
 
 def user_prompt(facts: ExplanationFacts) -> str:
