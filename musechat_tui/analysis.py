@@ -200,7 +200,7 @@ PRIOR_OCTAVES = 1.3  # width of the tempo prior (librosa's default: 1.0)
 # onsets than beats (tapping too fast), or many per beat (tapping too slow).
 ONSETS_PER_BEAT = (0.9, 3.5)
 # The tagger's fast-minus-slow probability (MTT) that counts as clear evidence.
-TAGS_FAST, TAGS_SLOW = 0.3, -0.45
+TAGS_FAST, TAGS_SLOW = 0.45, -0.6  # far from where near-boundary floats could flip it
 
 
 def tempo_evidence(tags: dict[str, np.ndarray], names: dict[str, list[str]]) -> float:
