@@ -22,6 +22,7 @@ from musechat_tui.engine.video import VideoFeatures
 from musechat_tui.explain.base import Done, Replace, Token
 from musechat_tui.explain.facts import ExplanationFacts, TrackFacts, VideoCue
 from musechat_tui.explain.grounding import has_vocals
+from musechat_tui.explain.template import article
 from musechat_tui.playback import best_section
 
 
@@ -84,10 +85,6 @@ def facts_for(
     )
 
 
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
 def video_cues(
     video: VideoFeatures, scene_words: list[str], track: TrackFacts, major: float | None
 ) -> tuple[VideoCue, ...]:
@@ -100,7 +97,7 @@ def video_cues(
         tags = {t.lower() for t in track.tags}
         shared = [w for w in scene_words[:6] if w.lower() in tags]  # what the track answers
         words = (shared + [w for w in scene_words if w not in shared])[:3]
-        asks = f"{_article(words[0])} {', '.join(words)} mood"
+        asks = f"{article(words[0])} {', '.join(words)} mood"
         cues.append(
             VideoCue(f"scene ({', '.join(labels)})", asks, True if shared else None, "scene")
         )

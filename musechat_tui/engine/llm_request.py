@@ -128,18 +128,11 @@ class OpenAIRequestLLM(RequestLLM):
     server that refuses it (llama.cpp's) gets its `json_object` + schema form instead."""
 
     def __init__(self, base_url: str, model: str, timeout_s: float = 20.0) -> None:
-        import openai
-
-        from musechat_tui.explain.openai_backend import NO_KEY, api_key_from_env
+        from musechat_tui.explain.openai_backend import openai_client
 
         self.id = f"openai:{model}"
         self.model = model
-        self._client = openai.OpenAI(
-            api_key=api_key_from_env() or NO_KEY,
-            base_url=base_url,
-            timeout=openai.Timeout(timeout_s, connect=min(5.0, timeout_s)),
-            max_retries=0,
-        )
+        self._client = openai_client(base_url, timeout_s)
         self._form: str | None = None  # which response format the server took
 
     def _format(self, form: str, schema: dict[str, Any]) -> dict[str, Any]:

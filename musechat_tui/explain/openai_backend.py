@@ -27,6 +27,20 @@ def api_key_from_env() -> str | None:
     return None
 
 
+def openai_client(base_url: str, timeout_s: float):  # noqa: ANN201 - openai.OpenAI, lazily
+    """A client for an OpenAI-compatible endpoint, the key from the environment only.
+    Connecting fails fast; the read timeout covers the wait between streamed chunks; no
+    retries (callers fall back instead)."""
+    import openai
+
+    return openai.OpenAI(
+        api_key=api_key_from_env() or NO_KEY,
+        base_url=base_url,
+        timeout=openai.Timeout(timeout_s, connect=min(5.0, timeout_s)),
+        max_retries=0,
+    )
+
+
 class OpenAIExplainer(Explainer):
     rewrites_plan = True
 
@@ -57,15 +71,7 @@ class OpenAIExplainer(Explainer):
 
     def _get_client(self):  # noqa: ANN202 - openai.OpenAI, imported lazily
         if self._client is None:
-            import openai
-
-            self._client = openai.OpenAI(
-                api_key=api_key_from_env() or NO_KEY,
-                base_url=self.base_url,
-                # connect fails fast; read covers the wait between streamed chunks
-                timeout=openai.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s)),
-                max_retries=0,  # the guard falls back instead of retrying
-            )
+            self._client = openai_client(self.base_url, self.timeout_s)
         return self._client
 
     def stream(self, facts: ExplanationFacts) -> Iterator[str]:

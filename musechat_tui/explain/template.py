@@ -126,7 +126,7 @@ def _join(words: Sequence[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _article(word: str) -> str:
+def article(word: str) -> str:
     return "an" if re.match(r"[aeiou8]", word) else "a"
 
 
@@ -227,7 +227,7 @@ def _track(facts: ExplanationFacts, picker: _Picker) -> str:
     adjs = [w for k, w in chosen if k == "adj"]
     nouns = [w for k, w in chosen if k == "noun"]
     eras = [w for k, w in chosen if k == "era"]
-    era = f", with {_article(eras[0])} {eras[0]} feel" if eras else ""
+    era = f", with {article(eras[0])} {eras[0]} feel" if eras else ""
     tempo = (
         picker.pick(_TEMPO).format(bpm=f"{track.bpm:.0f}", word=word)
         if track.bpm and word
@@ -238,7 +238,7 @@ def _track(facts: ExplanationFacts, picker: _Picker) -> str:
         adj = ", ".join(adjs)
         with_ = f" with {_join(nouns)}" if nouns else ""
         return picker.pick(_TRACK).format(
-            a=_article(adj), adj=adj, piece=picker.pick(_PIECE), with_=with_, era=era,
+            a=article(adj), adj=adj, piece=picker.pick(_PIECE), with_=with_, era=era,
             tempo=tempo, key=key,
         )  # fmt: skip
     if nouns:
