@@ -52,15 +52,15 @@ def limits(video: Path) -> tuple[float, float, int]:
     """(decode-only s, encoder-only s, frames) for the frames the analysis samples."""
     import numpy as np
 
+    from musechat_tui.analysis import FRAME_SIZE, frame_plan
     from musechat_tui.config import load_settings
     from musechat_tui.encoders import build_image_encoder
     from musechat_tui.media import probe, sample_frames
 
     settings = load_settings(Path("/nonexistent.toml"))
-    info = probe(video)
-    fps = min(settings.fps, settings.max_video_frames / float(info.duration or 1.0))
     t0 = time.perf_counter()
-    frames = list(sample_frames(video, fps=fps, size=256, max_frames=settings.max_video_frames))
+    plan = frame_plan(video, probe(video), settings)
+    frames = list(sample_frames(video, times=plan.times, size=FRAME_SIZE))
     decode = time.perf_counter() - t0
     encoder = build_image_encoder(settings)
     images = np.stack([f.image for f in frames])

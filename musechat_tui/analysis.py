@@ -9,6 +9,8 @@ Decoding and encoding are separate steps so that an indexer can overlap them
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -17,8 +19,16 @@ import numpy as np
 
 from musechat_tui.config import Settings
 from musechat_tui.encoders.base import AudioEncoder, AudioFeatures, ImageEncoder, Label
-from musechat_tui.errors import MediaError
-from musechat_tui.media import load_central_window, probe, sample_frames, split_segments
+from musechat_tui.errors import MediaCorruptError, MediaError
+from musechat_tui.media import (
+    Frame,
+    keyframe_times,
+    load_central_window,
+    probe,
+    sample_frames,
+    split_segments,
+)
+from musechat_tui.media.frame_plan import FramePlan, plan_frames
 from musechat_tui.media.probe import MediaInfo
 from musechat_tui.music_character import MusicCharacter, music_character
 from musechat_tui.soundtrack import SoundReading
@@ -435,12 +445,16 @@ def agreed_labels(per_frame: list[list[Label]], limit: int = 10) -> list[Label]:
     return [Label(name, s) for name, s in sorted(kept, key=lambda kv: -kv[1])[:limit]]
 
 
-def motion_level(frames: np.ndarray) -> float:
-    """Mean absolute change between consecutive sampled frames (grey, 0..1)."""
-    if len(frames) < 2:
+def motion_level(frames: np.ndarray, pairs: Sequence[tuple[int, int]] | None = None) -> float:
+    """Mean absolute change (grey, 0..1) between the frames of each pair (indices; None:
+    consecutive frames), frames one second apart in the analysis."""
+    if pairs is None:
+        pairs = [(i, i + 1) for i in range(len(frames) - 1)]
+    if not len(pairs):
         return 0.0
+    a, b = np.array(pairs).T
     grey = frames.astype(np.float32).mean(axis=-1) / 255.0
-    return float(np.abs(np.diff(grey, axis=0)).mean())
+    return float(np.abs(grey[b] - grey[a]).mean())
 
 
 def _thumbnail(image: np.ndarray, width: int = 64) -> np.ndarray:
@@ -448,18 +462,34 @@ def _thumbnail(image: np.ndarray, width: int = 64) -> np.ndarray:
     return image[::step, ::step].copy()
 
 
+# Short side of the analysed frames: EfficientNet's centre crop takes 224 of 256 as it is.
+FRAME_SIZE = 256
+
+
+def frame_plan(path: Path, info: MediaInfo, settings: Settings) -> FramePlan:
+    """The frames the analysis of this video samples (media/frame_plan.py)."""
+    return plan_frames(info.duration, keyframe_times(path), settings.fps, settings.max_video_frames)
+
+
 def analyse_video(
-    path: Path, settings: Settings, encoder: ImageEncoder, n_thumbnails: int = 6
+    path: Path,
+    settings: Settings,
+    encoder: ImageEncoder | Callable[[], ImageEncoder],
+    n_thumbnails: int = 6,
 ) -> VideoAnalysis:
-    """Sample frames at `settings.fps` (lowered so at most `max_video_frames` are used),
-    encode them, and measure the video's look."""
+    """Sample the frames of the video's plan (media/frame_plan.py: one per shot and a
+    motion partner for long videos, `settings.fps` for short ones, at most
+    `max_video_frames`), encode them, and measure the video's look. `encoder` may be a
+    function that loads it: it then loads while the first frames decode."""
     info = probe(path)
-    fps = settings.fps
-    if info.duration and info.duration * fps > settings.max_video_frames:
-        fps = settings.max_video_frames / info.duration
-    frames = list(sample_frames(path, fps=fps, size=256, max_frames=settings.max_video_frames))
+    plan = frame_plan(path, info, settings)
+    load = encoder if callable(encoder) else (lambda: encoder)
+    frames, embeddings, per_frame, model = _decode_and_encode(
+        path, sample_frames(path, times=plan.times, size=FRAME_SIZE), load, settings.batch_size
+    )
+    # a file may end before its declared duration: keep the pairs whose frames exist
+    pairs = [(i, j) for i, j in plan.pairs if j < len(frames)]
     images = np.stack([f.image for f in frames])
-    embeddings, per_frame = encoder.encode_and_label(images, k=5)
     small = images[:, ::4, ::4]
     picks = np.linspace(0, len(frames) - 1, num=min(n_thumbnails, len(frames))).round().astype(int)
     return VideoAnalysis(
@@ -470,10 +500,47 @@ def analyse_video(
         labels=agreed_labels(per_frame),
         brightness=float(images.mean() / 255.0),
         colourfulness=colourfulness(small),
-        motion=motion_level(small),
-        encoder=encoder.id,
+        motion=motion_level(small, pairs),
+        encoder=model.id,
         thumbnails=[_thumbnail(images[i]) for i in picks],
         warmth=warmth(small),
         saturation=saturation(small),
-        cut_rate=cut_rate(small, float(info.duration or len(frames) / fps)),
+        cut_rate=cut_rate(small, float(info.duration or frames[-1].time + 1.0)),
     )
+
+
+def _decode_and_encode(
+    path: Path, frames: Iterator[Frame], load: Callable[[], ImageEncoder], batch_size: int
+) -> tuple[list[Frame], np.ndarray, list[list[Label]], ImageEncoder]:
+    """All frames, their features and labels, and the encoder: each batch is encoded on a
+    worker thread while the next one decodes (both run mostly outside the GIL), and the
+    encoder loads there while the first batch decodes. A decode error raises after the
+    batches already sent finish; nothing partial is returned."""
+    decoded: list[Frame] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="frame-encoder") as worker:
+        model = worker.submit(load)
+        jobs = []
+        batch: list[Frame] = []
+        for frame in frames:
+            decoded.append(frame)
+            batch.append(frame)
+            if len(batch) == batch_size:
+                jobs.append(worker.submit(_encode, model, batch))
+                batch = []
+        if batch:
+            jobs.append(worker.submit(_encode, model, batch))
+        results = [job.result() for job in jobs]
+    if not results:
+        raise MediaCorruptError(path, "file is corrupt: its video stream decodes to nothing")
+    return (
+        decoded,
+        np.concatenate([emb for emb, _ in results]),
+        [labels for _, per in results for labels in per],
+        model.result(),
+    )
+
+
+def _encode(
+    model: Future[ImageEncoder], batch: list[Frame]
+) -> tuple[np.ndarray, list[list[Label]]]:
+    return model.result().encode_and_label(np.stack([f.image for f in batch]), k=5)

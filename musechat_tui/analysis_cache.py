@@ -14,6 +14,7 @@ import json
 import os
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -144,10 +145,14 @@ def analyse_cached(
         key = None  # unreadable or not a regular file: analyse_video says why
     if key is not None and (hit := cache.get(key, video)) is not None:
         return hit
-    analysis = analyse_video(video, settings, encoder(), n_thumbnails=N_THUMBNAILS)
-    analysis.sound = read_soundtrack(
-        video, audio_encoder or (lambda: build_audio_encoder(settings))
-    )
+    # The soundtrack (audio decode, VAD, maybe the tagger) is read while the frames decode
+    # and encode: neither waits for the other, and most of both runs outside the GIL.
+    with ThreadPoolExecutor(1, thread_name_prefix="soundtrack") as pool:
+        sound = pool.submit(
+            read_soundtrack, video, audio_encoder or (lambda: build_audio_encoder(settings))
+        )
+        analysis = analyse_video(video, settings, encoder, n_thumbnails=N_THUMBNAILS)
+        analysis.sound = sound.result()
     if key is not None:
         cache.put(key, analysis)
     return analysis

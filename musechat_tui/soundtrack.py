@@ -2,24 +2,23 @@
 instrumental by default), music (its style informs the pick), ambience, or near silence.
 
 Speech is found by Silero VAD (a small MIT-licensed network shipped inside the
-`silero-vad` wheel); music and ambience are told apart by the catalog's audio tagger
-(musicnn) run on the same window: a soundtrack whose genre or instrument tags are
-confident is music, and its embedding lives in the catalog's audio space, so "sounds like
-the video's own music" is one cosine.
+`silero-vad` wheel, run without torch: encoders/vad.py); music and ambience are told apart
+by the catalog's audio tagger (musicnn) run on the same window: a soundtrack whose genre or
+instrument tags are confident is music, and its embedding lives in the catalog's audio
+space, so "sounds like the video's own music" is one cosine.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from musechat_tui.encoders.base import AudioEncoder
+from musechat_tui.encoders.vad import speech_share
 from musechat_tui.errors import MediaError
 from musechat_tui.media import load_central_window, split_segments
 
@@ -86,29 +85,6 @@ class SoundReading:
             "tags": self.tags,
             "encoder": self.encoder,
         }
-
-
-@functools.cache
-def _vad() -> Any:
-    from silero_vad import load_silero_vad
-
-    return load_silero_vad(onnx=True)  # onnxruntime: no TorchScript loading
-
-
-def speech_share(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
-    """Share of the samples inside speech segments (Silero VAD)."""
-    import torch
-    from silero_vad import get_speech_timestamps
-
-    model = _vad()
-    with torch.inference_mode():
-        spans = get_speech_timestamps(
-            torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
-            model,
-            sampling_rate=sample_rate,
-        )
-    spoken = sum(s["end"] - s["start"] for s in spans)
-    return float(spoken / max(1, len(samples)))
 
 
 def read_soundtrack(

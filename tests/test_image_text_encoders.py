@@ -155,6 +155,64 @@ def test_effnet_features(effnet, photos) -> None:
     assert len(labels) == 1 and len(labels[0]) == 3
 
 
+def test_effnet_onnx_matches_pytorch(effnet, photos) -> None:
+    """The ONNX graph (batch norm folded) gives today's PyTorch outputs within 1e-4, on
+    the preprocessed photos and on frames the video analysis samples (short side 256)."""
+    import onnx
+    import torch
+
+    from musechat_tui.encoders.efficientnet import torch_model
+
+    reference = torch_model()
+    frames = np.stack([photos["chelsea"][:256, :400], photos["coffee"][:256, :400]])
+    for batch in (effnet.preprocess(frames), effnet.preprocess(photos["rocket"][None])):
+        with torch.inference_mode():
+            pooled, logits = (t.numpy() for t in reference(torch.from_numpy(batch)))
+        ours_pooled, ours_logits = effnet.run(batch)
+        np.testing.assert_allclose(ours_pooled, pooled, atol=1e-4, rtol=0)
+        np.testing.assert_allclose(ours_logits, logits, atol=1e-4, rtol=0)
+    graph = onnx.load(str(effnet.model_path))
+    ops = {node.op_type for node in graph.graph.node}
+    assert "BatchNormalization" not in ops and "Conv" in ops  # folded into the convolutions
+
+
+def test_onnx_export_is_cached_and_keyed(tmp_path) -> None:
+    """Exported once per source identity; a changed source exports again; an export
+    that fails leaves nothing behind and says which model."""
+    from musechat_tui.encoders.onnx_models import exported_model
+
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"one")
+    calls = []
+
+    def export(path: Path) -> None:
+        import torch
+
+        calls.append(path)
+        torch.onnx.export(
+            torch.nn.Linear(3, 2).eval(),
+            (torch.zeros(1, 3),),
+            str(path),
+            input_names=["x"],
+            output_names=["y"],
+            dynamo=False,
+        )
+
+    first = exported_model("tiny", [source], export, folder=tmp_path / "onnx")
+    assert exported_model("tiny", [source], export, folder=tmp_path / "onnx") == first
+    assert len(calls) == 1
+    source.write_bytes(b"changed")
+    assert exported_model("tiny", [source], export, folder=tmp_path / "onnx") != first
+    assert len(calls) == 2
+
+    def broken(path: Path) -> None:
+        path.write_bytes(b"not a model")
+
+    with pytest.raises(ModelLoadError, match="broken: cannot export"):
+        exported_model("broken", [source], broken, folder=tmp_path / "onnx")
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "onnx").iterdir()) == ["tiny", "tiny"]
+
+
 def test_effnet_input_checks(effnet) -> None:
     assert effnet.encode(np.zeros((0, 64, 64, 3), np.uint8)).shape == (0, 1280)
     assert effnet.labels(np.zeros((0, 64, 64, 3), np.uint8)) == []
@@ -201,6 +259,29 @@ def test_minilm_matches_sentence_transformers(minilm) -> None:
         SENTENCES[:4], convert_to_numpy=True
     )
     np.testing.assert_allclose(minilm.encode(SENTENCES[:4]), ref, atol=1e-5)
+
+
+def test_minilm_onnx_matches_transformers(minilm) -> None:
+    """Hidden states of the ONNX graph, tokenised by `tokenizers`, against transformers'
+    own tokenizer and model (1e-4)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from musechat_tui.encoders.minilm import packaged_model_dir, torch_model
+
+    folder = packaged_model_dir()
+    texts = ["Calm piano, no drums!", "música para un vídeo", "music " * 300]
+    batch = AutoTokenizer.from_pretrained(folder, local_files_only=True)(
+        texts, padding=True, truncation=True, max_length=256, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        hidden = torch_model(folder)(
+            batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
+        ).numpy()
+    mask = batch["attention_mask"].numpy()
+    ours = minilm.encode_tokens(texts)
+    np.testing.assert_array_equal(ours.mask, mask.astype(bool))
+    np.testing.assert_allclose(ours.tokens, hidden * mask[..., None], atol=1e-4, rtol=0)
 
 
 def test_minilm_token_features(minilm) -> None:

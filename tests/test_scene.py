@@ -130,6 +130,38 @@ def test_the_soundtrack_is_read(tmp_path: Path) -> None:
     assert read_soundtrack(mute, None) is None  # no soundtrack: the pictures alone
 
 
+def test_speech_share_matches_the_silero_package(tmp_path: Path) -> None:
+    """The torch-free VAD (encoders/vad.py) finds the same speech as the package's own
+    get_speech_timestamps, on spoken words with pauses and on noise and a tone."""
+    import soxr
+    import torch
+    from silero_vad import get_speech_timestamps, load_silero_vad
+
+    from musechat_tui.encoders.vad import speech_share
+
+    wav = tmp_path / "speech.wav"
+    words = "Welcome back to the channel. Today we walk along the river and talk about it."
+    subprocess.run(["espeak-ng", "-w", str(wav), words], check=True, capture_output=True)
+    speech, rate = sf.read(wav, dtype="float32")
+    speech = soxr.resample(speech, rate, 16000).astype(np.float32)
+    rng = np.random.default_rng(0)
+    pause = 0.01 * rng.standard_normal(24_000).astype(np.float32)
+    t = np.arange(160_000) / 16000
+    clips = {
+        "talk": np.concatenate([pause, speech, pause, speech, pause]),
+        "noise": 0.05 * rng.standard_normal(160_000).astype(np.float32),
+        "tone": (0.2 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(
+            np.float32
+        ),
+    }
+    package = load_silero_vad(onnx=True)
+    for name, clip in clips.items():
+        spans = get_speech_timestamps(torch.from_numpy(clip), package, sampling_rate=16000)
+        expected = sum(s["end"] - s["start"] for s in spans) / len(clip)
+        assert abs(speech_share(clip) - expected) < 0.02, name
+    assert speech_share(clips["talk"]) > 0.5 and speech_share(clips["noise"]) < 0.05
+
+
 def test_a_talking_video_gets_instrumental_music(
     tmp_path: Path, library: Path, text_encoder
 ) -> None:

@@ -17,6 +17,7 @@ happens. No UI code here; the CLI and the Textual app both drive this class.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +44,6 @@ from musechat_tui.engine.constraints import (
     update_preferences,
 )
 from musechat_tui.engine.explaining import explain_events, facts_for
-from musechat_tui.engine.learned import LearnedScorer
 from musechat_tui.engine.llm_request import build_request_llm, read_request
 from musechat_tui.engine.pool import TrackPool
 from musechat_tui.engine.requests import NameBook, Request, parse_request
@@ -169,7 +169,10 @@ class ChatEngine:
         self._note(f"the trained recommender at {path} ranks the tracks")
         return learned
 
-    def _load_learned(self, path: Path) -> LearnedScorer:
+    def _load_learned(self, path: Path) -> Scorer:
+        # imported here: the learned model needs torch, which the zero-shot start avoids
+        from musechat_tui.engine.learned import LearnedScorer
+
         index = None
         if self.catalog.dim is not None:
             index, _ = VectorIndex.open_for(self.catalog)
@@ -522,8 +525,12 @@ class ChatEngine:
 def one_torch_thread() -> Iterator[None]:
     """One sentence or one fused vector is faster on one thread than on two (no fork/join),
     and does not stall when the other core is busy: 17 ms instead of 120 ms for MiniLM on
-    the 2-core machine under load. torch's setting is process-wide, so it is restored."""
-    import torch
+    the 2-core machine under load. torch's setting is process-wide, so it is restored.
+    Nothing to do where torch is not loaded (the ONNX encoders choose their own threads)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
 
     before = torch.get_num_threads()
     if before == 1:

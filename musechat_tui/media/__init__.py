@@ -8,7 +8,13 @@ from musechat_tui.media.audio import (
     split_segments,
 )
 from musechat_tui.media.probe import MediaInfo, StreamInfo, open_container, opened, probe
-from musechat_tui.media.video import Frame, output_size, sample_frames, video_duration
+from musechat_tui.media.video import (
+    Frame,
+    keyframe_times,
+    output_size,
+    sample_frames,
+    video_duration,
+)
 
 __all__ = [
     "AudioClip",
@@ -22,6 +28,7 @@ __all__ = [
     "opened",
     "output_size",
     "probe",
+    "keyframe_times",
     "sample_frames",
     "split_segments",
     "video_duration",

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +53,7 @@ from musechat_tui.media.probe import (
     truncation_tolerance,
 )
 
-__all__ = ["Frame", "sample_frames", "video_duration"]
+__all__ = ["Frame", "keyframe_times", "sample_frames", "video_duration"]
 
 Size = int | tuple[int, int] | None
 _EPS = 1e-3  # timestamp rounding slack (seconds)
@@ -106,15 +106,19 @@ def sample_frames(
     start: float = 0.0,
     duration: float | None = None,
     *,
+    times: Sequence[float] | None = None,
     exact: bool = True,
     threads: int | None = None,
 ) -> Iterator[Frame]:
     """Frames of `path` at `fps` per second from `start` for `duration` seconds (None: to
-    the end), at most `max_frames`, resized to `size` (see output_size). `exact=False`
-    takes the keyframe at or before each time (cheap, approximate). `threads` sets the
-    decoder's threads (None: FFmpeg's choice)."""
+    the end), at most `max_frames`, resized to `size` (see output_size); or at the given
+    `times` instead of that grid (seconds, ascending; a frame plan). `exact=False` takes
+    the keyframe at or before each time (cheap, approximate). `threads` sets the decoder's
+    threads (None: FFmpeg's choice)."""
     if fps <= 0:
         raise ValueError("fps must be positive")
+    if times is not None and any(b < a for a, b in zip(times, times[1:], strict=False)):
+        raise ValueError("times must be ascending")
     if size is not None and min((size, size) if isinstance(size, int) else size) <= 0:
         raise ValueError("size must be positive")
     if start < 0 or (duration is not None and duration < 0):
@@ -126,8 +130,47 @@ def sample_frames(
     except BaseException:
         container.close()
         raise
-    sampler = _Sampler(container, stream, p, fps, size, start, duration, exact, threads)
+    grid = _Times(fps, start, None if times is None else [float(t) for t in times])
+    sampler = _Sampler(container, stream, p, grid, size, start, duration, exact, threads)
     return sampler.run(max_frames)
+
+
+def keyframe_times(path: str | Path) -> list[float]:
+    """Times (s from the video start) of the keyframes the container's index lists, without
+    decoding: where encoders start a new picture, at scene cuts and every interval. Empty
+    when the container keeps no index (a frame plan then falls back to a fixed rate)."""
+    p = Path(path)
+    with opened(p) as container:
+        stream = _video_stream(container, p)
+        origin = (
+            float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        )
+        entries = stream.index_entries or []
+        return sorted(
+            max(0.0, float(e.timestamp * stream.time_base) - origin)
+            for e in entries
+            if e.is_keyframe
+        )
+
+
+class _Times:
+    """The sampling times: a grid `start + k / fps`, or an explicit ascending list."""
+
+    def __init__(self, fps: float, start: float, explicit: list[float] | None) -> None:
+        self.fps, self.start, self.explicit = fps, start, explicit
+
+    def at(self, k: int) -> float | None:
+        if self.explicit is None:
+            return self.start + k / self.fps
+        return self.explicit[k] if k < len(self.explicit) else None
+
+    def next_from(self, p: float) -> float | None:
+        """The first sampling time at or after `p`."""
+        if self.explicit is None:
+            k = max(0, math.ceil((p - self.start - _EPS) * self.fps))
+            return self.start + k / self.fps
+        i = bisect.bisect_left(self.explicit, p - _EPS)
+        return self.explicit[i] if i < len(self.explicit) else None
 
 
 class _Sampler:
@@ -136,7 +179,7 @@ class _Sampler:
         container: av.container.InputContainer,
         stream: av.video.VideoStream,
         path: Path,
-        fps: float,
+        times: _Times,
         size: Size,
         start: float,
         duration: float | None,
@@ -144,7 +187,7 @@ class _Sampler:
         threads: int | None,
     ) -> None:
         self.container, self.stream, self.path = container, stream, path
-        self.fps, self.size, self.start, self.exact = fps, size, start, exact
+        self.times, self.size, self.start, self.exact = times, size, start, exact
         tb = stream.time_base
         self.tb = tb
         self.origin = float(stream.start_time * tb) if stream.start_time is not None else 0.0
@@ -277,8 +320,9 @@ class _Sampler:
         if packet.pts is None or packet.size == 0:
             return True
         p = float(packet.pts * self.tb) - self.origin
-        k = max(0, math.ceil((p - self.start - _EPS) * self.fps))
-        t = self.start + k / self.fps
+        t = self.times.next_from(p)
+        if t is None:
+            return False
         return t - p < 2 * self.frame_dur and (self.end is None or t < self.end + _EPS)
 
     def _frame_at(self, t: float) -> av.VideoFrame | None:
@@ -324,8 +368,8 @@ class _Sampler:
     def _run(self, max_frames: int | None) -> Iterator[Frame]:
         k = 0
         while max_frames is None or k < max_frames:
-            t = self.start + k / self.fps
-            if self.end is not None and t >= self.end - _EPS:
+            t = self.times.at(k)
+            if t is None or (self.end is not None and t >= self.end - _EPS):
                 break
             seeked = self._should_seek(t)
             if seeked:

@@ -1,0 +1,84 @@
+"""Models run with ONNX Runtime: sessions, and graphs exported once from PyTorch.
+
+The packaged EfficientNet-Lite0 and MiniLM weights are PyTorch state dicts, and importing
+torch (2 s) and transformers (1 s) alone costs more than the first answer may take on a
+2-core machine. So each model is exported to ONNX the first time it is needed (torch is
+imported then, once), optimised by ONNX Runtime's basic level (constant folding, batch
+norm folded into the convolutions: portable across CPUs, unlike the extended level) and
+kept in the user's cache folder under a name that hashes the source files' identity and
+EXPORT_VERSION: a changed package or export code exports again. Later runs load the graph
+without torch. Writing goes through a temp file, so a crash never leaves half a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from musechat_tui.config import user_cache_dir
+from musechat_tui.errors import ModelLoadError
+
+EXPORT_VERSION = 1
+
+
+def ort_session(path: Path, threads: int | None, *, optimize_to: Path | None = None) -> Any:
+    """A CPU InferenceSession with `threads` intra-op threads (one inter-op thread: these
+    graphs are sequential). `optimize_to`: also save the optimised graph there."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # errors only; onnxruntime warns about unused initialisers
+    if optimize_to is not None:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        opts.optimized_model_filepath = str(optimize_to)
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def source_key(sources: Sequence[Path]) -> str:
+    """Identity of the files a graph is exported from: path, size and modification time
+    (hashing 90 MB of weights on every start would cost more than it saves)."""
+    parts = [str(EXPORT_VERSION)]
+    for path in sources:
+        st = path.stat()
+        parts.append(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def exported_model(
+    name: str, sources: Sequence[Path], export: Callable[[Path], None], folder: Path | None = None
+) -> Path:
+    """The optimised ONNX graph of model `name`, exported by `export(path)` (which writes
+    a plain ONNX file at `path`) when the cache does not hold it for these sources."""
+    folder = folder or user_cache_dir() / "onnx"
+    try:
+        target = folder / f"{name}-{source_key(sources)}.onnx"
+    except OSError as exc:
+        raise ModelLoadError(f"{name}: cannot read the model's weights: {exc}") from exc
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = folder / f".{name}.{os.getpid()}.raw.onnx"
+    optimised = folder / f".{name}.{os.getpid()}.opt.onnx"
+    try:
+        with warnings.catch_warnings():  # the exporter's deprecation and tracer notes
+            warnings.simplefilter("ignore")
+            export(raw)
+        ort_session(raw, 1, optimize_to=optimised)
+        os.replace(optimised, target)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # the exporter and onnxruntime raise many untyped errors
+        raise ModelLoadError(
+            f"{name}: cannot export the model to ONNX ({type(exc).__name__}: {exc})"
+        ) from exc
+    finally:
+        raw.unlink(missing_ok=True)
+        optimised.unlink(missing_ok=True)
+    return target

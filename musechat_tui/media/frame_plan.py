@@ -1,0 +1,100 @@
+"""Which frames of a video to analyse: a budget driven by its shots, not a fixed rate.
+
+Decoding is the cost of the first answer. H.264 and its kin decode forward from a
+keyframe, so a fixed rate of one frame a second decodes nearly every frame of the video
+(3,600 for two minutes at 30 fps), while a frame just after each keyframe costs a handful.
+Encoders start a keyframe at each scene cut (x264's scenecut, and every encoder with
+scene detection) and at a fixed interval, so the keyframes are the shots' starts, plus
+refreshes within long shots. The plan for a video longer than `GRID_SECONDS`:
+
+- one anchor frame per keyframe, ANCHOR_DELAY in (past the cut's first frame, which the
+  index names by its decode time);
+- no gap longer than MAX_GAP without one (a long GOP or a container whose index is sparse:
+  extra anchors spread across the gap);
+- at most `per_minute` anchors a minute (evenly chosen), never more than `max_frames`
+  frames in all;
+- each anchor with a partner MOTION_GAP later, inside the same stretch: motion is the
+  change between the two (one second apart, as the fixed-rate sampling measured it).
+
+Short videos, and files whose container lists no keyframes, keep the fixed rate: their
+decode is cheap, or the shots are unknown. Motion pairs are then consecutive frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GRID_SECONDS = 30.0  # shorter videos: the fixed rate (decoding all of it is cheap)
+ANCHOR_DELAY = 0.2  # seconds after a keyframe's index time
+MOTION_GAP = 1.0  # seconds between an anchor and its partner
+MAX_GAP = 10.0  # seconds without an anchor at most
+PER_MINUTE = 24  # anchors a minute at most
+MIN_ANCHORS = 8
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    times: list[float]  # ascending sampling times (s)
+    pairs: list[tuple[int, int]]  # indices into times, MOTION_GAP apart: motion is read there
+    kind: str  # "shots" | "rate"
+
+
+def rate_plan(duration: float | None, fps: float, max_frames: int) -> FramePlan:
+    """`fps` frames a second (lowered so at most `max_frames` fit), consecutive pairs."""
+    if duration and duration * fps > max_frames:
+        fps = max_frames / duration
+    n = max_frames if not duration else max(1, min(max_frames, int(np.ceil(duration * fps))))
+    times = [k / fps for k in range(n)]
+    if duration:
+        times = [t for t in times if t < duration] or [0.0]
+    return FramePlan(times, [(i, i + 1) for i in range(len(times) - 1)], "rate")
+
+
+def plan_frames(
+    duration: float | None,
+    keyframes: list[float],
+    fps: float,
+    max_frames: int,
+    per_minute: int = PER_MINUTE,
+) -> FramePlan:
+    """The frames to analyse for a video of `duration` s with these keyframe times."""
+    if not duration or duration <= GRID_SECONDS or len(keyframes) < 2:
+        return rate_plan(duration, fps, max_frames)
+    end = duration - MOTION_GAP - ANCHOR_DELAY  # room for the last pair
+    anchors = sorted({min(max(0.0, k) + ANCHOR_DELAY, end) for k in keyframes if k < end})
+    if not anchors:
+        return rate_plan(duration, fps, max_frames)
+    anchors = _fill_gaps(anchors, ANCHOR_DELAY, end)
+    budget = max(MIN_ANCHORS, round(per_minute * duration / 60.0))
+    budget = min(budget, max(1, max_frames // 2))
+    if len(anchors) > budget:
+        keep = np.linspace(0, len(anchors) - 1, budget).round().astype(int)
+        anchors = [anchors[i] for i in sorted(set(keep.tolist()))]
+    times: list[float] = []
+    pairs: list[tuple[int, int]] = []
+    for i, a in enumerate(anchors):
+        times.append(a)
+        partner = a + MOTION_GAP
+        next_anchor = anchors[i + 1] if i + 1 < len(anchors) else duration
+        if partner < next_anchor - 0.05 and partner < duration:
+            pairs.append((len(times) - 1, len(times)))
+            times.append(partner)
+    return FramePlan(times, pairs, "shots")
+
+
+def _fill_gaps(anchors: list[float], start: float, end: float) -> list[float]:
+    """`anchors` with the video's start and end covered, and extra anchors spread evenly
+    across every gap longer than MAX_GAP."""
+    points = sorted(anchors)
+    if points[0] - start > MAX_GAP:
+        points.insert(0, start)
+    if end - points[-1] > MAX_GAP:
+        points.append(end)
+    out = [points[0]]
+    for a, b in zip(points, points[1:], strict=False):
+        extra = int(np.ceil((b - a) / MAX_GAP)) - 1
+        out.extend(a + (b - a) * (j + 1) / (extra + 1) for j in range(extra))
+        out.append(b)
+    return out
