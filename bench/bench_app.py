@@ -13,7 +13,8 @@ moment the process started:
     nice .venv/bin/python bench/bench_app.py [--demo DIR] [--runs 3] [--explainer template]
 
 --demo is a folder with catalog/ and videos/ as `musechat-builder demo` makes it
-(default: /tmp/mcdemo/demo). --explainer auto includes the LLM explanation.
+(default: /tmp/mcdemo/demo); --video a file in its videos/ or any path (the first-turn
+bench's 2-minute 720p video, say). --explainer auto includes the LLM explanation.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ MILESTONES = (
     ("models loaded", "models"),
     ("video analysed", "analysed"),
     ("first recommendation shown", "first_rec"),
+    ("first words of its explanation shown", "first_words"),
+    ("  after the recommendation", "words_after_rec"),
     ("explanation finished", "explained"),
     ("key while analysing -> in the input (worst of 5)", "key_latency"),
     ("longest UI stall during startup", "max_stall"),
@@ -131,6 +134,10 @@ def child(demo: Path, video: str, explainer: str, threads: int) -> None:
                 if "first_rec" not in out and screen.table.row_count:
                     out["first_rec"] = now
                 msg = screen.chat.turn_message(1)
+                if msg is not None and msg.explanation and "first_words" not in out:
+                    out["first_words"] = now
+                    if "first_rec" in out:
+                        out["words_after_rec"] = now - out["first_rec"]
                 if msg is not None and msg.done:
                     out["explained"] = now
                     break
@@ -202,7 +209,8 @@ def main() -> None:
             print(f"{label:48} {'-':>8}")
             continue
         med, lo, hi = statistics.median(values), min(values), max(values)
-        scale, unit = (1000.0, " ms") if key in ("key_latency", "max_stall") else (1.0, "")
+        ms = key in ("key_latency", "max_stall", "words_after_rec")
+        scale, unit = (1000.0, " ms") if ms else (1.0, "")
         print(f"{label:48} {med * scale:>8.2f} {lo * scale:>8.2f} {hi * scale:>8.2f}{unit}")
 
 

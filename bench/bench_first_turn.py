@@ -5,9 +5,12 @@ Each end-to-end run is a fresh process, `musechat-tui VIDEO --json --no-explain`
 from start to output: the first open of the video (nothing cached: decode, image model,
 scoring) and a reopen (the analysis cache). In the same run, the limits: decoding only the
 frames the sampler takes, and the image encoder only on those frames (model loaded
-beforehand); the end-to-end time is reported against their sum.
+beforehand); the end-to-end time is reported against their sum. Then, in this process,
+how soon the first words of the explanation follow the recommendations (the configured
+explainer: the packaged SmolLM2 where nothing else is set). `--baseline DIR` also times
+an older checkout of the code (DIR put first on PYTHONPATH) in the same run.
 
-    nice .venv/bin/python bench/bench_first_turn.py --catalog DIR [--runs 3]
+    nice .venv/bin/python bench/bench_first_turn.py --catalog DIR [--runs 3] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -35,12 +38,15 @@ def make_video(path: Path) -> Path:
     return path
 
 
-def end_to_end(video: Path, catalog: Path, data: Path) -> float:
+def end_to_end(video: Path, catalog: Path, data: Path, code: Path | None = None) -> float:
+    env = {**os.environ, "MUSECHAT_EXPLAINER": "template"}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     t0 = time.perf_counter()
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "musechat-tui"), str(video), "--json", "--no-explain",
+        [sys.executable, "-m", "musechat_tui.cli", str(video), "--json", "--no-explain",
          "--catalog", str(catalog), "--data-dir", str(data)],
-        capture_output=True, text=True, env={**os.environ, "MUSECHAT_EXPLAINER": "template"},
+        capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(),
     )  # fmt: skip
     took = time.perf_counter() - t0
     if done.returncode != 0:
@@ -70,23 +76,51 @@ def limits(video: Path) -> tuple[float, float, int]:
     return decode, time.perf_counter() - t0, len(frames)
 
 
+def first_words(video: Path, catalog: Path, data: Path) -> tuple[float, str]:
+    """(seconds from the recommendations to the explanation's first words, who wrote)."""
+    from musechat_tui.config import load_settings
+    from musechat_tui.engine import ChatEngine
+    from musechat_tui.explain.base import Done, Token
+
+    settings = load_settings(Path("/nonexistent.toml"), data_dir=data, catalog_dir=catalog)
+    with ChatEngine(settings) as engine:
+        session = engine.start(video)
+        turn = engine.recommend(session)
+        t0 = time.perf_counter()
+        took, source = None, "?"
+        for event in engine.explain(session, turn):
+            if took is None and isinstance(event, Token) and event.text.strip():
+                took = time.perf_counter() - t0
+            if isinstance(event, Done):  # who wrote the text kept (the LLM, or its fallback)
+                source = f"{getattr(engine.explainer, 'id', '?')}, kept: {event.source}"
+                took = took if took is not None else time.perf_counter() - t0
+        return float(took or 0.0), source
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--baseline", type=Path, default=None, help="an older checkout")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_first_"))
     work.mkdir(parents=True, exist_ok=True)
     video = make_video(work / "first_turn_720p.mp4")
     decode, encode, n = limits(video)
-    firsts, reopens = [], []
-    for _ in range(args.runs):
-        data = work / "data"
-        shutil.rmtree(data, ignore_errors=True)  # nothing cached
-        firsts.append(end_to_end(video, args.catalog, data))
-        reopens.append(end_to_end(video, args.catalog, data))
-    first, reopen = statistics.median(firsts), statistics.median(reopens)
+
+    def timed(code: Path | None) -> tuple[float, float]:
+        firsts, reopens = [], []
+        for _ in range(args.runs):
+            data = work / "data"
+            shutil.rmtree(data, ignore_errors=True)  # nothing cached
+            firsts.append(end_to_end(video, args.catalog, data, code))
+            reopens.append(end_to_end(video, args.catalog, data, code))
+        return statistics.median(firsts), statistics.median(reopens)
+
+    first, reopen = timed(None)
+    before = timed(args.baseline) if args.baseline else None
+    words, source = first_words(video, args.catalog, work / "data")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"### First recommendation, 2-min 720p video, median of {args.runs} (load {load})\n")
     print("| step | time |")
@@ -96,6 +130,11 @@ def main() -> None:
     print(f"| **cold start to first recommendation (`--json`)** | **{first:.2f} s** |")
     print(f"| end to end / (decode + encoder) | {first / (decode + encode):.2f} |")
     print(f"| **reopening the same video (analysis cache)** | **{reopen:.2f} s** |")
+    print(f"| first words of the explanation after the recommendations ({source}) | "
+          f"{words * 1000:.0f} ms |")  # fmt: skip
+    if before is not None:
+        print(f"| baseline {args.baseline}: cold start | {before[0]:.2f} s |")
+        print(f"| baseline {args.baseline}: reopen | {before[1]:.2f} s |")
 
 
 if __name__ == "__main__":

@@ -171,3 +171,22 @@ def test_long_videos_are_capped(tmp_path: Path) -> None:
     video = mf.make_video(tmp_path / "v.mp4", duration=8.0, audio_freq=None)
     analysis = analyse_video(video, settings, build_image_encoder(settings))
     assert len(analysis.frame_times) <= 8
+
+
+def test_a_long_video_gets_a_frame_per_shot(tmp_path: Path) -> None:
+    """Past 30 s the frames follow the shots: x264 starts a keyframe at each cut, the
+    plan takes a frame just after each keyframe and one a second later (for motion),
+    so every photo of a slideshow is seen, its cuts are counted, and far fewer frames
+    are decoded than one a second."""
+    settings = load_settings(tmp_path / "none.toml")
+    show = DemoVideo("long", ("chelsea", "rocket", "coffee", "astronaut"), 10.0, 1.1)
+    video = write_slideshow(show, tmp_path / "long.mp4", size=(320, 180))
+    analysis = analyse_video(video, settings, build_image_encoder(settings))
+    times = analysis.frame_times
+    assert len(times) < 40 / 2  # not one a second
+    for shot in range(4):  # every photo has frames
+        assert ((times >= shot * 10) & (times < shot * 10 + 10)).sum() >= 1, times
+    assert analysis.cut_rate == pytest.approx(3 / 40 * 60, abs=1.0)  # three cuts in 40 s
+    assert analysis.motion < 0.05  # a slow push-in, not the cuts, is what moves
+    names = {label.name for label in analysis.labels}
+    assert names & {"tabby", "tiger cat", "Egyptian cat", "espresso", "missile", "cup"}

@@ -145,3 +145,30 @@ def test_export_from_the_command_line(world: dict[str, Path], tmp_path: Path) ->
     again = json.loads(text)["export"]
     assert again["path"] == str(tmp_path / "talky.musechat.mp4") and again["mode"] == "replace"
     assert again["track_id"] == e["track_id"]
+
+
+def test_a_first_turn_imports_neither_torch_nor_transformers(world: dict[str, Path]) -> None:
+    """Importing torch and transformers costs more than the first answer may take: the
+    first turn, cold and reopened, runs on ONNX Runtime alone (the models were exported
+    by the fixtures' runs already)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom musechat_tui.cli import main\n"
+        "sys.argv = ['musechat-tui', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'})\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    data = world["root"] / "torch-free-data"
+    for _ in range(2):  # the first open, then the reopen from the analysis cache
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(world["video"]), "--json", "--no-explain",
+             "--config", str(world["config"]), "--data-dir", str(data),
+             "--catalog", str(world["data"] / "catalog")],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert json.loads(done.stdout)["turns"][0]["recommendations"]
+        assert "HEAVY []" in done.stderr, done.stderr[-2000:]

@@ -451,3 +451,46 @@ def test_bad_arguments(media: Path) -> None:
         load_audio(media / "sine.wav", start=-1.0)
     with pytest.raises(ValueError):
         sample_frames(media / "video.mp4", fps=0)
+
+
+# ---------------------------------------------------------------------- frame plans
+def test_frame_plan_follows_the_shots() -> None:
+    from musechat_tui.media.frame_plan import ANCHOR_DELAY, MAX_GAP, MOTION_GAP, plan_frames
+
+    keys = [0.0, 8.3, 16.6, 21.3, 29.6, 37.9, 42.6, 50.9, 59.3]
+    plan = plan_frames(60.0, keys, fps=1.0, max_frames=120)
+    assert plan.kind == "shots"
+    anchors = [plan.times[i] for i, _ in plan.pairs]
+    assert anchors == pytest.approx([k + ANCHOR_DELAY for k in keys[:-1]])  # one per shot
+    for i, j in plan.pairs:
+        assert plan.times[j] - plan.times[i] == pytest.approx(MOTION_GAP)
+    assert plan.times == sorted(plan.times) and len(plan.times) < 60  # not one a second
+    # a long GOP: no stretch longer than MAX_GAP without a frame
+    sparse = plan_frames(300.0, [0.0, 150.0], fps=1.0, max_frames=120)
+    gaps = [b - a for a, b in zip(sparse.times, sparse.times[1:], strict=False)]
+    assert max(gaps) <= MAX_GAP + 1e-6 and sparse.times[-1] > 280
+    # keyframes every half second (a phone's): capped per minute and by max_frames
+    dense = plan_frames(120.0, [k * 0.5 for k in range(240)], fps=1.0, max_frames=60)
+    assert len(dense.times) <= 60 and len(dense.pairs) >= 20
+    # short videos and files without a keyframe index keep the fixed rate
+    short = plan_frames(12.0, keys, fps=2.0, max_frames=120)
+    assert short.kind == "rate" and len(short.times) == 24 and len(short.pairs) == 23
+    unindexed = plan_frames(90.0, [], fps=1.0, max_frames=40)
+    assert unindexed.kind == "rate"
+    assert unindexed.times == pytest.approx([k * 90 / 40 for k in range(40)])
+
+
+def test_sampling_at_given_times(tmp_path: Path) -> None:
+    """Frames at explicit times are the frames a fixed rate gives at those times."""
+    from musechat_tui.media import keyframe_times
+
+    video = mf.make_video(tmp_path / "v.mp4", duration=6.0, fps=25, gop=50, audio_freq=None)
+    keys = keyframe_times(video)
+    assert len(keys) >= 3 and keys[0] == pytest.approx(0.0, abs=0.1)
+    grid = list(sample_frames(video, fps=2.0, size=64))
+    picked = list(sample_frames(video, times=[0.5, 2.0, 2.5, 5.5], size=64))
+    by_time = {round(f.time, 3): f.image for f in grid}
+    for f in picked:
+        np.testing.assert_array_equal(f.image, by_time[round(f.time, 3)])
+    with pytest.raises(ValueError, match="ascending"):
+        list(sample_frames(video, times=[2.0, 1.0]))

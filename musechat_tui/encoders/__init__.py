@@ -3,7 +3,10 @@ is built, so the app's first screen does not wait for them."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from musechat_tui.encoders.base import (
     AudioEncoder,
@@ -21,6 +24,7 @@ __all__ = [
     "image_encoder_id",
     "text_encoder_id",
     "AudioEncoder",
+    "LazyTextEncoder",
     "AudioFeatures",
     "ImageEncoder",
     "Label",
@@ -79,6 +83,34 @@ def build_text_encoder(settings: Settings) -> TextEncoder:
     from musechat_tui.encoders.minilm import MiniLMTextEncoder
 
     return MiniLMTextEncoder(batch_size=settings.batch_size, threads=settings.threads)
+
+
+class LazyTextEncoder(TextEncoder):
+    """The configured text encoder, loaded on its first encode. Its `id` is known without
+    loading, so vectors cached on disk by id (fixed banks, a reopened video's query) are
+    found without the model: a reopen never loads it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.id = text_encoder_id(settings)
+        self._loaded: TextEncoder | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> TextEncoder:
+        with self._lock:  # the app may warm it on a worker while a turn asks for it
+            if self._loaded is None:
+                self._loaded = build_text_encoder(self.settings)
+            return self._loaded
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        return self.load().dim
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.load().encode(texts)
+
+    def encode_tokens(self, texts: list[str]) -> TokenFeatures:
+        return self.load().encode_tokens(texts)
 
 
 def build_audio_encoder(settings: Settings) -> AudioEncoder:

@@ -30,7 +30,7 @@ from musechat_tui.analysis import VideoAnalysis
 from musechat_tui.analysis_cache import analyse_cached
 from musechat_tui.catalog import Catalog, CatalogError, VectorIndex
 from musechat_tui.config import Settings
-from musechat_tui.encoders import build_image_encoder, build_text_encoder, image_encoder_id
+from musechat_tui.encoders import LazyTextEncoder, build_image_encoder, image_encoder_id
 from musechat_tui.engine.constraints import (
     Plan,
     Preferences,
@@ -44,7 +44,6 @@ from musechat_tui.engine.constraints import (
     update_preferences,
 )
 from musechat_tui.engine.explaining import explain_events, facts_for
-from musechat_tui.engine.llm_request import build_request_llm, read_request
 from musechat_tui.engine.pool import TrackPool
 from musechat_tui.engine.requests import NameBook, Request, parse_request
 from musechat_tui.engine.scoring import Scorer, ScoringContext, ZeroShotScorer
@@ -109,7 +108,7 @@ class ChatEngine:
             self.pool.distinct_artists(),
             dict(zip(self.pool.ids.tolist(), self.pool.titles, strict=True)),
         )
-        self.text_encoder = text_encoder or build_text_encoder(settings)
+        self.text_encoder = text_encoder or LazyTextEncoder(settings)
         self._image_encoder = image_encoder
         self.store = store if store is not None else SessionStore.in_data_dir(settings.data_dir)
         self._explainer = explainer
@@ -122,6 +121,9 @@ class ChatEngine:
 
     def _read_request(self, text: str) -> Request:
         """The rules' reading, or a configured LLM's (validated; the rules on failure)."""
+        # imported on the first typed request: the first turn (the video alone) needs none
+        from musechat_tui.engine.llm_request import build_request_llm, read_request
+
         rules = parse_request(text, self.names, self.word_map)
         if self._request_llm is _UNSET:
             try:

@@ -194,7 +194,8 @@ class ZeroShotScorer(Scorer):
         if query not in self._video_vectors:
             if len(self._video_vectors) > 64:
                 self._video_vectors.clear()
-            self._video_vectors[query] = self.text_encoder.encode([query])[0]
+            # kept on disk too: reopening the video needs no text model
+            self._video_vectors[query] = encode_fixed(self.text_encoder, [query])[0]
         return self._video_vectors[query]
 
     def track_affect(self, pool: TrackPool) -> tuple[np.ndarray, np.ndarray]:

@@ -40,8 +40,10 @@ def reference_queries() -> list[str]:
     from musechat_tui.encoders.imagenet_classes import IMAGENET_CLASSES
 
     rng = np.random.default_rng(0)
+    classes = np.array(IMAGENET_CLASSES)  # once: rng.choice would convert the tuple each call
     words = sorted({*MOOD_LEXICON, *(c.name for c in CONCEPTS)})
     bank = [f"{w} music" for w in words]
+    word_array = np.array(words)
     while len(bank) < BANK_SIZE:
         look = describe_video(
             brightness=float(rng.uniform(0.05, 0.9)),
@@ -49,9 +51,9 @@ def reference_queries() -> list[str]:
             colourfulness=float(rng.uniform(0.0, 0.6)),
             motion=float(rng.uniform(0.0, 0.2)),
             cut_rate=float(rng.choice([0.0, 0.0, 5.0, 12.0, 30.0])),
-            seen=[str(c) for c in rng.choice(IMAGENET_CLASSES, size=int(rng.integers(0, 4)))],
+            seen=[str(c) for c in rng.choice(classes, size=int(rng.integers(0, 4)))],
         )
-        feel = [str(w) for w in rng.choice(words, size=int(rng.integers(0, 4)), replace=False)]
+        feel = [str(w) for w in rng.choice(word_array, size=int(rng.integers(0, 4)), replace=False)]
         bank.append(f"{', '.join(feel) or 'fitting'} music for a {look}")
     return bank
 
@@ -114,9 +116,10 @@ def reference_looks(n: int = 64) -> list[dict[str, Any]]:
     from musechat_tui.encoders.imagenet_classes import IMAGENET_CLASSES
 
     rng = np.random.default_rng(1)
+    classes = np.array(IMAGENET_CLASSES)
     looks = []
     for _ in range(n):
-        names = rng.choice(IMAGENET_CLASSES, size=int(rng.integers(1, 4)), replace=False)
+        names = rng.choice(classes, size=int(rng.integers(1, 4)), replace=False)
         looks.append(
             {
                 "brightness": float(rng.uniform(0.05, 0.9)),
