@@ -20,10 +20,9 @@ from collections import Counter
 from pathlib import Path
 
 from builder.tempo_devset import build_devset
-from musechat_tui.analysis import decode_track, estimate_bpm, track_tempo
+from musechat_tui.analysis import decode_track, estimate_bpm, read_window, track_tempo
 from musechat_tui.config import load_settings
 from musechat_tui.encoders import build_audio_encoder
-from musechat_tui.music_character import music_character
 
 OCTAVES = (1.0, 2.0, 0.5, 3.0, 1 / 3)
 
@@ -61,8 +60,7 @@ def main() -> None:
         results["before"].append(
             (estimate_bpm(decoded.samples, decoded.sample_rate), item.bpm, item.source)
         )
-        character = music_character(decoded.samples, decoded.sample_rate)
-        after = track_tempo(decoded, features, character)
+        after = track_tempo(features, read_window(decoded))
         results["after"].append((after, item.bpm, item.source))
     n = len(items)
     print(f"### Tempo: {n} files ({sum(i.source != 'click' for i in items)} rendered scores, "

@@ -85,6 +85,8 @@ def run_demo(settings: Settings, out: Path, quiet: bool = False) -> dict[str, An
             settings,
             music_dir,
             settings.catalog_path,
+            # the demo's catalog is derived: remade when an older encoder built it
+            rebuild=_built_by_another_encoder(settings),
             on_progress=lambda done, total, _: progress.update(task, completed=done, total=total),
         )
         image_encoder = build_image_encoder(settings)
@@ -122,3 +124,12 @@ def run_demo(settings: Settings, out: Path, quiet: bool = False) -> dict[str, An
         "videos": video_reports,
         "searches": searches,
     }
+
+
+def _built_by_another_encoder(settings: Settings) -> bool:
+    if not (settings.catalog_path / "catalog.sqlite").exists():
+        return False
+    from musechat_tui.encoders import audio_encoder_id
+
+    with Catalog.open(settings.catalog_path, readonly=True) as catalog:
+        return catalog.encoder not in (None, audio_encoder_id(settings))

@@ -28,9 +28,11 @@ from musechat_tui.analysis import (
     TEMPO_VERSION,
     DecodedTrack,
     TrackAnalysis,
+    WindowReading,
     decode_track,
     describe_track,
     encode_track,
+    read_window,
 )
 from musechat_tui.catalog import Catalog, CatalogDamagedError, TrackRecord, VectorIndex
 from musechat_tui.config import Settings
@@ -181,10 +183,14 @@ def plan(
     return todo, unchanged, present
 
 
-def decode_candidate(candidate: Candidate, settings: Settings) -> DecodedTrack | str:
-    """Runs in a worker process: the decoded track, or the reason it cannot be used."""
+def decode_candidate(
+    candidate: Candidate, settings: Settings
+) -> tuple[DecodedTrack, WindowReading] | str:
+    """Runs in a worker process: the decoded track and what its signal says (key, onsets,
+    pulse: librosa work that overlaps the encoder this way), or why it cannot be used."""
     try:
-        return decode_track(Path(candidate.path), settings)
+        decoded = decode_track(Path(candidate.path), settings)
+        return decoded, read_window(decoded)
     except MuseChatError as exc:
         return str(exc.cause) if hasattr(exc, "cause") else str(exc)
     except Exception as exc:  # a decoder bug must not stop the whole library
@@ -239,12 +245,14 @@ def analyse_candidates(
         on_timeout=lambda _c, s: f"decoding took longer than {s:g} s (setting decode_timeout_s)",
     )
     for c, decoded in decoded_all:
-        yield c, decoded if isinstance(decoded, str) else _encode(c, decoded, encoder)
+        yield c, decoded if isinstance(decoded, str) else _encode(c, *decoded, encoder)
 
 
-def _encode(c: Candidate, decoded: DecodedTrack, encoder: AudioEncoder) -> TrackRecord | str:
+def _encode(
+    c: Candidate, decoded: DecodedTrack, reading: WindowReading, encoder: AudioEncoder
+) -> TrackRecord | str:
     try:
-        return to_record(c, encode_track(decoded, encoder))
+        return to_record(c, encode_track(decoded, encoder, reading))
     except MuseChatError as exc:
         return str(exc)
 
@@ -270,6 +278,35 @@ def add_text_embeddings(
 ProgressFn = Callable[[int, int, str], None]
 
 
+@dataclass(frozen=True)
+class _OneProcess:
+    """accelerate's PartialState for a plain run: importing accelerate imports torch,
+    2.5 s that a single indexing process does not need."""
+
+    is_main_process: bool = True
+    num_processes: int = 1
+    process_index: int = 0
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+
+def _gather(batch: list[Any]) -> list[Any]:
+    from accelerate.utils import gather_object
+
+    return gather_object(batch)
+
+
+def process_state() -> Any:
+    """accelerate's state when launched as several processes (`accelerate launch` sets
+    WORLD_SIZE), else the one process there is."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        from accelerate import PartialState
+
+        return PartialState()
+    return _OneProcess()
+
+
 def index_library(
     settings: Settings,
     music_dir: Path,
@@ -279,9 +316,7 @@ def index_library(
     on_progress: ProgressFn | None = None,
 ) -> IndexReport:
     """Index `music_dir` into the catalog at `catalog_dir` (the whole job of `index`)."""
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = process_state()
     if not music_dir.is_dir():
         raise MuseChatError(f"{music_dir}: music folder does not exist or is not a folder")
     report = IndexReport(str(music_dir), str(catalog_dir))
@@ -333,8 +368,6 @@ def _index_todo(
     """Analyse `todo` (this process's share under accelerate) and write it in batches."""
     if not todo and state.num_processes == 1:
         return
-    from accelerate.utils import gather_object
-
     mine = todo[state.process_index :: state.num_processes]
     rounds = -(-len(todo) // (COMMIT_EVERY * state.num_processes)) if todo else 0
     encoder = build_audio_encoder(settings)
@@ -348,7 +381,7 @@ def _index_todo(
     for _ in range(rounds):
         chunk = [r for _, r in zip(range(COMMIT_EVERY), results, strict=False)]
         batch = [(c.path, out) for c, out in chunk]
-        gathered = gather_object(batch) if state.num_processes > 1 else batch
+        gathered = _gather(batch) if state.num_processes > 1 else batch
         if not state.is_main_process:
             continue
         records = [out for _, out in gathered if isinstance(out, TrackRecord)]

@@ -249,6 +249,22 @@ def estimate_tempo(
     when it is clear (`evidence`: tempo_evidence). `choose_level=False`: the peak alone,
     with the narrower prior of tempo version 1. None when there is no pulse (silence, or
     too short to tell). bench/bench_tempo.py measures it on a dev set with exact tempi."""
+    if not choose_level:
+        pulse = tempo_pulse(samples, sample_rate, 1.0)
+        return None if pulse is None else round(pulse, 1)
+    return tempo_at_level(tempo_pulse(samples, sample_rate), onset_rate, evidence)
+
+
+def tempo_at_level(pulse: float | None, onset_rate: float | None, evidence: float) -> float | None:
+    """The pulse (tempo_pulse) at the metrical level a listener taps (see estimate_tempo)."""
+    return None if pulse is None else round(_metrical_level(pulse, onset_rate, evidence), 1)
+
+
+def tempo_pulse(
+    samples: np.ndarray, sample_rate: int, width: float = PRIOR_OCTAVES
+) -> float | None:
+    """The onset envelope's autocorrelation peak under a log-normal prior of `width`
+    octaves around 120 bpm, unrounded (None: no pulse)."""
     if len(samples) < sample_rate * 4 or not np.any(samples):
         return None
     import librosa
@@ -260,16 +276,12 @@ def estimate_tempo(
     ac = librosa.autocorrelate(onset - onset.mean())
     lags = np.arange(1, len(ac))
     bpm = 60.0 * frames_per_s / lags
-    width = PRIOR_OCTAVES if choose_level else 1.0
     prior = np.exp(-0.5 * (np.log2(bpm / 120.0) / width) ** 2)
     weighted = np.where((bpm >= 40) & (bpm <= 220), ac[1:] * prior, -np.inf)
     i = int(np.argmax(weighted))
     if not np.isfinite(weighted[i]) or weighted[i] <= 0:
         return None
-    tempo = 60.0 * frames_per_s / (lags[i] + _parabola(weighted, i))
-    if choose_level:
-        tempo = _metrical_level(tempo, onset_rate, evidence)
-    return round(tempo, 1)
+    return 60.0 * frames_per_s / (lags[i] + _parabola(weighted, i))
 
 
 def _metrical_level(tempo: float, onset_rate: float | None, evidence: float) -> float:
@@ -295,23 +307,38 @@ def _parabola(y: np.ndarray, i: int) -> float:
     return 0.0
 
 
-def track_tempo(
-    decoded: DecodedTrack, features: AudioFeatures, character: MusicCharacter | None
-) -> float | None:
-    """The track's tempo with all the evidence the indexer has: the pulse of its window,
-    its onset rate and its tags."""
-    return estimate_tempo(
-        decoded.samples,
-        decoded.sample_rate,
-        onset_rate=character.onset_rate if character else None,
-        evidence=tempo_evidence(features.tags, features.tag_names),
+@dataclass(frozen=True)
+class WindowReading:
+    """What the window's signal says before any model runs (the indexer reads it in the
+    decoding worker, beside the encoder): its key, brightness and onsets, and its pulse."""
+
+    character: MusicCharacter | None
+    pulse: float | None
+
+
+def read_window(decoded: DecodedTrack) -> WindowReading:
+    return WindowReading(
+        music_character(decoded.samples, decoded.sample_rate),
+        tempo_pulse(decoded.samples, decoded.sample_rate),
     )
 
 
-def encode_track(decoded: DecodedTrack, encoder: AudioEncoder) -> TrackAnalysis:
+def track_tempo(features: AudioFeatures, reading: WindowReading) -> float | None:
+    """The track's tempo with all the evidence the indexer has: the pulse of its window,
+    its onset rate and its tags."""
+    return tempo_at_level(
+        reading.pulse,
+        reading.character.onset_rate if reading.character else None,
+        tempo_evidence(features.tags, features.tag_names),
+    )
+
+
+def encode_track(
+    decoded: DecodedTrack, encoder: AudioEncoder, reading: WindowReading | None = None
+) -> TrackAnalysis:
+    reading = reading or read_window(decoded)
     features = encoder.encode(decoded.segments)
-    character = music_character(decoded.samples, decoded.sample_rate)
-    bpm = track_tempo(decoded, features, character)
+    bpm = track_tempo(features, reading)
     return TrackAnalysis(
         path=decoded.info.path,
         metadata=track_metadata(decoded.info),
@@ -323,7 +350,7 @@ def encode_track(decoded: DecodedTrack, encoder: AudioEncoder) -> TrackAnalysis:
         bpm=bpm,
         energy_db=loudness_db(decoded.samples),
         energy_curve=rms_curve(decoded.samples, decoded.sample_rate),
-        character=character,
+        character=reading.character,
     )
 
 

@@ -27,7 +27,7 @@ from musechat_tui.media import probe
 from musechat_tui.media.files import content_hash, regular_file_stat
 from musechat_tui.soundtrack import SoundReading, read_soundtrack
 
-FORMAT = 2  # 2: colour temperature, saturation, cut rate and the video's own sound
+FORMAT = 3  # 2: colour temperature, saturation, cut rate, own sound; 3: frames planned by shots
 MAX_ENTRIES = 200
 N_THUMBNAILS = 6
 

@@ -37,4 +37,7 @@ fi
 # llama.cpp's GGUF converter (for `musechat-trainer export` and its test) ships only in the
 # llama-cpp-python source distribution of the installed version: fetched once through pip.
 .venv/bin/python -c "from trainer.export import converter_dir; print('llama.cpp converter:', converter_dir())"
+# The image and text models run on ONNX Runtime, exported once from their PyTorch weights
+# into the user cache (so no run imports torch): done here rather than on the first chat.
+.venv/bin/python -c "from musechat_tui.encoders.efficientnet import EfficientNetLite0Encoder as I; from musechat_tui.encoders.minilm import MiniLMTextEncoder as T; I(); T(); print('ONNX models ready')"
 echo "MuseChat installed in $(pwd)/.venv"

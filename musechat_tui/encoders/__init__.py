@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from musechat_tui.config import Settings
 
 __all__ = [
+    "audio_encoder_id",
     "image_encoder_id",
     "text_encoder_id",
     "AudioEncoder",
@@ -60,6 +61,17 @@ def image_encoder_id(settings: Settings, loaded: ImageEncoder | None = None) -> 
     from musechat_tui.encoders.efficientnet import EfficientNetLite0Encoder
 
     return EfficientNetLite0Encoder.id
+
+
+def audio_encoder_id(settings: Settings) -> str:
+    """The id `build_audio_encoder(settings)` will have, without loading any weights."""
+    if settings.audio_encoder == "ast":
+        from musechat_tui.encoders.ast import model_id
+
+        return model_id(settings.ast_model)
+    from musechat_tui.encoders.musicnn import MusicnnEncoder
+
+    return MusicnnEncoder.id
 
 
 def text_encoder_id(settings: Settings) -> str:

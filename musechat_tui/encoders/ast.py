@@ -30,6 +30,11 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or "\\" in name or name.count("/") > 1
 
 
+def model_id(name: str) -> str:
+    """The id of an AST encoder configured with `name` (known without loading it)."""
+    return f"ast:{name}"
+
+
 class ASTAudioEncoder(AudioEncoder):
     """AST on torch (CPU): pooled-output embeddings and, with a head, label probabilities."""
 
@@ -81,7 +86,7 @@ class ASTAudioEncoder(AudioEncoder):
 
         self.dim = int(config.hidden_size)
         # The configured name, so catalogs built with another AST checkpoint are detected.
-        self.id = f"ast:{self.model_name}"
+        self.id = model_id(self.model_name)
         self._multi_label = getattr(config, "problem_type", None) != "single_label_classification"
         self._tag_names = (
             [str(config.id2label[i]) for i in range(config.num_labels)] if self._has_head else []

@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from musechat_tui.encoders.musicnn import MusicnnEncoder
+
 PROJECTOR_FORMAT = "musechat-projector"
 PROJECTOR_VERSION = "1"
 SYSTEM = "You recommend music for videos and explain each pick in one or two sentences."
@@ -38,7 +40,7 @@ class ProjectorConfig:
     n_prefix: int = 1  # prefix rows per track
     kind: Literal["linear", "mlp2x_gelu"] = "linear"  # paper: linear; LLaVA-1.5: 2-layer MLP
     input: Literal["track-mean-l2"] = "track-mean-l2"
-    audio_encoder: str = "musicnn-mtt+msd-onnx-v1"
+    audio_encoder: str = MusicnnEncoder.id
     chat_format: Literal["chatml", "vicuna"] = "chatml"  # SmolLM2: ChatML; Vicuna: its own
     use_title: bool = True  # the title goes in the prompt (Table 2's third row)
     use_embedding: bool = True  # False: a text-only model (Table 2's first row); no prefix

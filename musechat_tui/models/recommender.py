@@ -30,6 +30,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from musechat_tui.encoders.musicnn import MusicnnEncoder
+
 CHECKPOINT_FORMAT = "musechat-recommender"
 CHECKPOINT_VERSION = 1
 Kind = Literal["musechat", "two_tower"]
@@ -48,7 +50,7 @@ class RecommenderConfig:
     track_head: Literal["identity", "linear"] = "linear"
     image_encoder: str = "efficientnet-lite0-imagenet"  # encoder ids the features came from
     text_encoder: str = "all-minilm-l6-v2"
-    audio_encoder: str = "musicnn-mtt+msd-onnx-v1"
+    audio_encoder: str = MusicnnEncoder.id
     temperature: float = 0.1  # the loss's (learned) temperature, recorded for reference
 
     @property
