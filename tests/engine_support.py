@@ -18,7 +18,7 @@ from musechat_tui.config import Settings, load_settings
 from musechat_tui.encoders import Label
 from musechat_tui.engine import ChatEngine, VideoFeatures
 
-ENCODER = "musicnn-mtt+msd-onnx-v2"
+ENCODER = "musicnn-mtt+msd-onnx-v1"
 DIM = 400
 TAGS = json.loads((Path(__file__).resolve().parents[1] / "data/musicnn/tags.json").read_text())
 MSD = set(TAGS["msd"]) - set(TAGS["mtt"])

@@ -98,7 +98,7 @@ def test_piano_piece_gets_piano_tags(piano_features: AudioFeatures) -> None:
 
 def test_shapes_and_dims(encoder: MusicnnEncoder, piano_features: AudioFeatures) -> None:
     assert encoder.dim == 400 and encoder.sample_rate == SR
-    assert encoder.id == "musicnn-mtt+msd-onnx-v2"
+    assert encoder.id == "musicnn-mtt+msd-onnx-v1"
     emb = piano_features.embeddings
     assert emb.shape == (2, 400) and emb.dtype == np.float32 and np.isfinite(emb).all()
     for vocab in ("mtt", "msd"):

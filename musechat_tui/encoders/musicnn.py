@@ -4,8 +4,7 @@ The MTT_musicnn and MSD_musicnn TF1 checkpoints of the musicnn 0.1.0 package wer
 once to ONNX (data/musicnn/convert_musicnn.py). Each model maps (batch, 187, 96) log-mel
 patches (~3 s) to 50 sigmoid tag probabilities and a 200-d penultimate layer.
 
-Per segment we average over every other patch (PATCH_STRIDE; of a 10 s segment's three,
-the first and the last) and return:
+Per segment we average over its patches and return:
 - embedding: [MTT penultimate | MSD penultimate] (400-d). The penultimate layers are the
   models' own learned summaries of a patch (what the tag heads read), far smaller than the
   753-d pools; using both models combines the instrument/mood vocabulary of MagnaTagATune
@@ -18,11 +17,10 @@ normalisation, power 2, then log10(10000 * mel + 1)) re-done in numpy, so libros
 numba JIT compile: 2-3 s on the first call with a warm numba cache, ~30 s cold, on this
 project's 2-core machines) is not loaded at run time; tests check it equals librosa.
 
-Every other patch, not all three: the graph is compute-bound (~14 ms a patch on 2
-threads; ONNX Runtime's int8 versions were slower here and agreed less), and on the demo
-library two patches of three keep 97.4 % of the tracks' top-5 MTT/MSD tags and 96.5 % of
-their 5 nearest neighbours (one of three: 94.3 %), for two thirds of the work. Batches of
-4 patches run ~20 % faster than 16 (cache-sized). The id says which layout made a catalog.
+Speed: the graph is compute-bound (~14 ms a patch on 2 threads), in batches of 4 patches
+~20 % faster than 16 (cache-sized). ONNX Runtime's int8 versions were slower here and
+agreed less; reading two patches of three kept 97.4 % of the demo tracks' top-5 tags but
+lowered two rows of bench_engine's refinement table, so every patch is read.
 
 Repeated calls are bit-for-bit identical. The same segment encoded in a batch of another
 size may differ by ~1e-6 (onnxruntime picks convolution kernels by batch shape).
@@ -47,7 +45,6 @@ MODELS = {"mtt": "MTT_musicnn.onnx", "msd": "MSD_musicnn.onnx"}
 TAGS_FILE = "tags.json"
 N_TAGS = 50
 PENULTIMATE_DIM = 200
-PATCH_STRIDE = 2  # every other patch of a segment (see above)
 BATCH = 4  # patches per run: measured fastest on 2 threads (see above)
 
 
@@ -136,7 +133,7 @@ def patches(mel: np.ndarray) -> np.ndarray:
 class MusicnnEncoder(AudioEncoder):
     """MTT + MSD musicnn on onnxruntime: 400-d segment embeddings and 2 x 50 tag scores."""
 
-    id = "musicnn-mtt+msd-onnx-v2"  # v2: every other patch (v1: all of them)
+    id = "musicnn-mtt+msd-onnx-v1"
     dim = 2 * PENULTIMATE_DIM
     sample_rate = SR
 
@@ -202,7 +199,7 @@ class MusicnnEncoder(AudioEncoder):
             seg = np.asarray(seg, dtype=np.float32)
             if seg.ndim != 1:
                 raise ValueError(f"segment {i}: expected mono 1-D audio, got shape {seg.shape}")
-            segment_patches.append(patches(log_mel(seg))[::PATCH_STRIDE])
+            segment_patches.append(patches(log_mel(seg)))
         n = len(segment_patches)
         if n == 0:
             return AudioFeatures(
