@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,7 +43,6 @@ from musechat_tui.engine.constraints import (
     relax,
     update_preferences,
 )
-from musechat_tui.engine.explaining import explain_events, facts_for
 from musechat_tui.engine.pool import TrackPool
 from musechat_tui.engine.requests import NameBook, Request, parse_request
 from musechat_tui.engine.scoring import Scorer, ScoringContext, ZeroShotScorer
@@ -58,8 +57,9 @@ from musechat_tui.engine.slate import diverse_slate
 from musechat_tui.engine.video import VideoFeatures
 from musechat_tui.engine.word_map import WordMap
 from musechat_tui.errors import MuseChatError
-from musechat_tui.explain.base import Done
-from musechat_tui.explain.facts import ExplanationFacts, TrackFacts
+
+if TYPE_CHECKING:
+    from musechat_tui.explain.facts import ExplanationFacts, TrackFacts
 
 log = logging.getLogger(__name__)
 
@@ -473,6 +473,10 @@ class ChatEngine:
     def explain(self, session: Session, turn: Turn) -> Iterator[Any]:
         """The explanation of the turn's top pick as explainer events (Token, Replace,
         Done); the final text is stored on the turn and in the session."""
+        # imported here: a run without explanations (--no-explain) never loads them
+        from musechat_tui.engine.explaining import explain_events
+        from musechat_tui.explain.base import Done
+
         if not turn.recommendations:
             return iter(())
         facts, others = self.explanation_facts(session, turn)
@@ -500,6 +504,8 @@ class ChatEngine:
     ) -> tuple[ExplanationFacts, list[TrackFacts]]:
         """What the explanation of the turn's top pick may say, and the tracks it must not
         name (the rest of the list)."""
+        from musechat_tui.engine.explaining import facts_for
+
         plan = self._plans.get((session.id, turn.turn))
         top = turn.recommendations[0]
         row = self.pool.row(top.id)
@@ -550,6 +556,8 @@ def _quote(labels: list[str]) -> str:
 
 
 def _facts_of(r: Recommendation) -> TrackFacts:
+    from musechat_tui.explain.facts import TrackFacts
+
     return TrackFacts(r.title, r.artist, None, None, r.duration, r.bpm, None, tuple(r.tags))
 
 
