@@ -242,7 +242,9 @@ def analyse_candidates(
         settings,
         jobs,
         timeout_s=settings.decode_timeout_s,
-        on_timeout=lambda _c, s: f"decoding took longer than {s:g} s (setting decode_timeout_s)",
+        on_timeout=lambda _c, s: (
+            f"decoding and reading the window took longer than {s:g} s (setting decode_timeout_s)"
+        ),
     )
     for c, decoded in decoded_all:
         yield c, decoded if isinstance(decoded, str) else _encode(c, *decoded, encoder)

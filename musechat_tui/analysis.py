@@ -474,7 +474,7 @@ def agreed_labels(per_frame: list[list[Label]], limit: int = 10) -> list[Label]:
 
 def motion_level(frames: np.ndarray, pairs: Sequence[tuple[int, int]] | None = None) -> float:
     """Mean absolute change (grey, 0..1) between the frames of each pair (indices; None:
-    consecutive frames), frames one second apart in the analysis."""
+    consecutive frames): the frame plan's motion pairs, or consecutive sampled frames."""
     if pairs is None:
         pairs = [(i, i + 1) for i in range(len(frames) - 1)]
     if not len(pairs):
@@ -532,7 +532,7 @@ def analyse_video(
         thumbnails=[_thumbnail(images[i]) for i in picks],
         warmth=warmth(small),
         saturation=saturation(small),
-        cut_rate=cut_rate(small, float(info.duration or frames[-1].time + 1.0)),
+        cut_rate=cut_rate(small, float(info.duration or len(frames) / settings.fps)),
     )
 
 
@@ -549,6 +549,8 @@ def _decode_and_encode(
         jobs = []
         batch: list[Frame] = []
         for frame in frames:
+            if model.done() and model.exception() is not None:
+                break  # the encoder cannot load: say so now, not after decoding it all
             decoded.append(frame)
             batch.append(frame)
             if len(batch) == batch_size:
@@ -556,6 +558,7 @@ def _decode_and_encode(
                 batch = []
         if batch:
             jobs.append(worker.submit(_encode, model, batch))
+        encoder = model.result()  # raises the load error
         results = [job.result() for job in jobs]
     if not results:
         raise MediaCorruptError(path, "file is corrupt: its video stream decodes to nothing")
@@ -563,7 +566,7 @@ def _decode_and_encode(
         decoded,
         np.concatenate([emb for emb, _ in results]),
         [labels for _, per in results for labels in per],
-        model.result(),
+        encoder,
     )
 
 

@@ -25,6 +25,7 @@ from musechat_tui.encoders import build_audio_encoder
 from musechat_tui.encoders.base import AudioEncoder, ImageEncoder, Label
 from musechat_tui.media import probe
 from musechat_tui.media.files import content_hash, regular_file_stat
+from musechat_tui.media.frame_plan import PLAN_VERSION
 from musechat_tui.soundtrack import SoundReading, read_soundtrack
 
 FORMAT = 3  # 2: colour temperature, saturation, cut rate, own sound; 3: frames planned by shots
@@ -47,6 +48,7 @@ class AnalysisCache:
             "content": content_hash(video, size),
             "fps": settings.fps,
             "max_video_frames": settings.max_video_frames,
+            "plan": PLAN_VERSION,
             "encoder": encoder_id,
             "audio_encoder": settings.audio_encoder,
             "thumbnails": N_THUMBNAILS,

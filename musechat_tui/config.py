@@ -130,7 +130,13 @@ class Settings(BaseSettings):
         "crashes where a VM advertises AMX without enabling it).",
     )
 
-    fps: float = Field(1.0, gt=0, le=60, description="Video frames sampled per second (paper: 5).")
+    fps: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Video frames sampled per second for videos up to 30 s (paper: 5); "
+        "longer ones get a frame per shot and its motion partner.",
+    )
     window_seconds: float = Field(
         120.0, gt=0, description="Central window of a track that is analysed."
     )
@@ -145,7 +151,7 @@ class Settings(BaseSettings):
         120,
         ge=1,
         le=10_000,
-        description="Cap on frames analysed per video (fps is lowered for long videos).",
+        description="Cap on frames analysed per video (the rate is lowered, or shots thinned).",
     )
     export_mode: ExportModeChoice = Field(
         "auto",

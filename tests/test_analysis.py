@@ -190,3 +190,18 @@ def test_a_long_video_gets_a_frame_per_shot(tmp_path: Path) -> None:
     assert analysis.motion < 0.05  # a slow push-in, not the cuts, is what moves
     names = {label.name for label in analysis.labels}
     assert names & {"tabby", "tiger cat", "Egyptian cat", "espresso", "missile", "cup"}
+
+
+def test_an_image_model_that_cannot_load_is_reported(tmp_path: Path) -> None:
+    """The encoder loads on the worker while frames decode; its failure is the error the
+    analysis raises (one line, typed), not a hang or a decode-everything-first."""
+    from musechat_tui.errors import ModelLoadError
+
+    settings = load_settings(tmp_path / "none.toml")
+    video = mf.make_video(tmp_path / "v.mp4", duration=4.0, audio_freq=None)
+
+    def broken() -> None:
+        raise ModelLoadError("efficientnet-lite0: cannot load the ImageNet weights (test)")
+
+    with pytest.raises(ModelLoadError, match="cannot load the ImageNet weights"):
+        analyse_video(video, settings, broken)  # type: ignore[arg-type]

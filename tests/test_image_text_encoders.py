@@ -205,6 +205,15 @@ def test_onnx_export_is_cached_and_keyed(tmp_path) -> None:
     assert exported_model("tiny", [source], export, folder=tmp_path / "onnx") != first
     assert len(calls) == 2
 
+    # a cached graph that no longer loads is exported again
+    from musechat_tui.encoders.onnx_models import onnx_session
+
+    damaged = exported_model("tiny", [source], export, folder=tmp_path / "onnx")
+    damaged.write_bytes(b"truncated")
+    path, session = onnx_session("tiny", [source], export, 1, folder=tmp_path / "onnx")
+    assert path == damaged and len(calls) == 3
+    assert session.run(None, {"x": np.zeros((1, 3), np.float32)})[0].shape == (1, 2)
+
     def broken(path: Path) -> None:
         path.write_bytes(b"not a model")
 

@@ -475,6 +475,15 @@ def test_frame_plan_follows_the_shots() -> None:
     # short videos and files without a keyframe index keep the fixed rate
     short = plan_frames(12.0, keys, fps=2.0, max_frames=120)
     assert short.kind == "rate" and len(short.times) == 24 and len(short.pairs) == 23
+    # a motion pair never spans the next keyframe (a cut may be there)
+    cut = plan_frames(60.0, [0.0, 1.1, 20.0, 40.0], fps=1.0, max_frames=120)
+    for i, j in cut.pairs:
+        assert not any(cut.times[i] < k + ANCHOR_DELAY <= cut.times[j] for k in (1.1, 20.0, 40.0))
+    assert cut.times[0] == pytest.approx(ANCHOR_DELAY) and (0, 1) not in cut.pairs
+    # thinning spreads by time: dense keyframes early, then sparse ones, keep no long gap
+    mixed = plan_frames(130.0, [k * 0.3 for k in range(200)] + [60.0, 120.0], 1.0, 120)
+    assert max(b - a for a, b in zip(mixed.times, mixed.times[1:], strict=False)) <= MAX_GAP
+    assert len(plan_frames(120.0, keys, fps=1.0, max_frames=1).times) == 1  # the cap holds
     unindexed = plan_frames(90.0, [], fps=1.0, max_frames=40)
     assert unindexed.kind == "rate"
     assert unindexed.times == pytest.approx([k * 90 / 40 for k in range(40)])
@@ -487,6 +496,8 @@ def test_sampling_at_given_times(tmp_path: Path) -> None:
     video = mf.make_video(tmp_path / "v.mp4", duration=6.0, fps=25, gop=50, audio_freq=None)
     keys = keyframe_times(video)
     assert len(keys) >= 3 and keys[0] == pytest.approx(0.0, abs=0.1)
+    mkv = mf.make_video(tmp_path / "v.mkv", duration=6.0, fps=25, gop=50, audio_freq=None)
+    assert keyframe_times(mkv) == pytest.approx(keys, abs=0.1)  # Matroska's cues are read
     grid = list(sample_frames(video, fps=2.0, size=64))
     picked = list(sample_frames(video, times=[0.5, 2.0, 2.5, 5.5], size=64))
     by_time = {round(f.time, 3): f.image for f in grid}

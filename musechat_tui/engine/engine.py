@@ -113,6 +113,7 @@ class ChatEngine:
         self.store = store if store is not None else SessionStore.in_data_dir(settings.data_dir)
         self._explainer = explainer
         self._lock = threading.RLock()  # one turn at a time (UI workers may overlap)
+        self._encoder_lock = threading.Lock()
         self.notes: list[str] = []  # engine-level remarks (scorer choice) for the UI
         self._plans: dict[tuple[str, int], Plan] = {}  # for the explanation's "matched"
         self.scorer = self._choose_scorer(checkpoint)
@@ -192,9 +193,10 @@ class ChatEngine:
 
     @property
     def image_encoder(self) -> Any:
-        if self._image_encoder is None:
-            self._image_encoder = build_image_encoder(self.settings)
-        return self._image_encoder
+        with self._encoder_lock:  # loaded on the analysis' worker thread
+            if self._image_encoder is None:
+                self._image_encoder = build_image_encoder(self.settings)
+            return self._image_encoder
 
     @property
     def image_encoder_id(self) -> str:

@@ -23,7 +23,12 @@ import numpy as np
 from musechat_tui.engine.affect import affect_fit, track_affect
 from musechat_tui.engine.pool import TrackPool, row_sims
 from musechat_tui.engine.scene import SceneReader, SceneWords
-from musechat_tui.engine.text_norms import encode_fixed, reference_bank, reference_looks
+from musechat_tui.engine.text_norms import (
+    encode_fixed,
+    encode_query,
+    reference_bank,
+    reference_looks,
+)
 from musechat_tui.engine.video import VideoFeatures
 
 if TYPE_CHECKING:
@@ -195,7 +200,7 @@ class ZeroShotScorer(Scorer):
             if len(self._video_vectors) > 64:
                 self._video_vectors.clear()
             # kept on disk too: reopening the video needs no text model
-            self._video_vectors[query] = encode_fixed(self.text_encoder, [query])[0]
+            self._video_vectors[query] = encode_query(self.text_encoder, query)
         return self._video_vectors[query]
 
     def track_affect(self, pool: TrackPool) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,7 @@ def bank_id(texts: list[str], encoder_id: str) -> str:
 
 
 _MEMO: dict[str, np.ndarray] = {}  # this process's fixed vectors, by bank_id
+QUERY_ENTRIES = 500  # video queries kept on disk (newest first)
 
 
 def encode_fixed(text_encoder: Any, texts: list[str]) -> np.ndarray:
@@ -70,23 +72,41 @@ def encode_fixed(text_encoder: Any, texts: list[str]) -> np.ndarray:
     names): encoded once per text model and list, then kept in this process and on disk
     (the user's cache folder; a damaged or unwritable file only costs the time)."""
     key = bank_id(texts, getattr(text_encoder, "id", "?"))
-    if key in _MEMO:
-        return _MEMO[key]
-    path = user_cache_dir() / "text-vectors" / f"{key}.npy"
+    if key not in _MEMO:
+        _MEMO[key] = _on_disk(text_encoder, texts, user_cache_dir() / "text-vectors" / key)
+    return _MEMO[key]
+
+
+def encode_query(text_encoder: Any, text: str) -> np.ndarray:
+    """One video's music query, kept on disk (the newest QUERY_ENTRIES), so reopening the
+    video needs no text model."""
+    folder = user_cache_dir() / "text-vectors" / "queries"
+    key = bank_id([text], getattr(text_encoder, "id", "?"))
+    return _on_disk(text_encoder, [text], folder / key, keep=QUERY_ENTRIES)[0]
+
+
+def _on_disk(
+    text_encoder: Any, texts: list[str], stem: Path, keep: int | None = None
+) -> np.ndarray:
+    path = stem.with_suffix(".npy")
     try:
         vectors = np.load(path, allow_pickle=False).astype(np.float32)
         if vectors.shape[0] != len(texts):
             raise ValueError("stale")
+        return vectors
     except (OSError, ValueError):
         vectors = np.asarray(text_encoder.encode(texts), dtype=np.float32)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
-            np.save(tmp, vectors)
-            tmp.replace(path)
-        except OSError:
-            pass
-    _MEMO[key] = vectors
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
+        np.save(tmp, vectors)
+        tmp.replace(path)
+        if keep is not None:
+            entries = sorted(path.parent.glob("*.npy"), key=lambda e: e.stat().st_mtime)
+            for old in entries[:-keep]:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
     return vectors
 
 

@@ -11,10 +11,15 @@ refreshes within long shots. The plan for a video longer than `GRID_SECONDS`:
   index names by its decode time);
 - no gap longer than MAX_GAP without one (a long GOP or a container whose index is sparse:
   extra anchors spread across the gap);
-- at most `per_minute` anchors a minute (evenly chosen), never more than `max_frames`
-  frames in all;
-- each anchor with a partner MOTION_GAP later, inside the same stretch: motion is the
-  change between the two (one second apart, as the fixed-rate sampling measured it).
+- at most `per_minute` anchors a minute (the first in each equal stretch of time), never
+  more than `max_frames` frames in all;
+- each anchor with a partner MOTION_GAP later, before the next keyframe (a cut may start
+  there; keyframes under 2 s apart are the encoder's interval, not cuts): motion is the
+  change between the two, one second apart inside a shot.
+
+What the frames measure changes a little with the plan: motion leaves the cuts out (the
+fixed rate's consecutive frames include them), and the cut rate counts at most one cut
+per anchor (a long video's budget of 24 a minute, fewer when `max_video_frames` binds).
 
 Short videos, and files whose container lists no keyframes, keep the fixed rate: their
 decode is cheap, or the shots are unknown. Motion pairs are then consecutive frames.
@@ -22,10 +27,12 @@ decode is cheap, or the shots are unknown. Motion pairs are then consecutive fra
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
 
+PLAN_VERSION = 1  # part of the analysis cache's key: change it when the rules change
 GRID_SECONDS = 30.0  # shorter videos: the fixed rate (decoding all of it is cheap)
 ANCHOR_DELAY = 0.2  # seconds after a keyframe's index time
 MOTION_GAP = 1.0  # seconds between an anchor and its partner
@@ -60,28 +67,44 @@ def plan_frames(
     per_minute: int = PER_MINUTE,
 ) -> FramePlan:
     """The frames to analyse for a video of `duration` s with these keyframe times."""
-    if not duration or duration <= GRID_SECONDS or len(keyframes) < 2:
+    if not duration or duration <= GRID_SECONDS or len(keyframes) < 2 or max_frames < 2:
         return rate_plan(duration, fps, max_frames)
+    keys = sorted(max(0.0, k) for k in keyframes)
     end = duration - MOTION_GAP - ANCHOR_DELAY  # room for the last pair
-    anchors = sorted({min(max(0.0, k) + ANCHOR_DELAY, end) for k in keyframes if k < end})
+    anchors = sorted({min(k + ANCHOR_DELAY, end) for k in keys if k < end})
     if not anchors:
         return rate_plan(duration, fps, max_frames)
-    anchors = _fill_gaps(anchors, ANCHOR_DELAY, end)
     budget = max(MIN_ANCHORS, round(per_minute * duration / 60.0))
-    budget = min(budget, max(1, max_frames // 2))
-    if len(anchors) > budget:
-        keep = np.linspace(0, len(anchors) - 1, budget).round().astype(int)
-        anchors = [anchors[i] for i in sorted(set(keep.tolist()))]
+    anchors = _fill_gaps(_thin(anchors, budget, duration), ANCHOR_DELAY, end)
+    anchors = _thin(anchors, max_frames // 2, duration)  # the frame cap wins over the gaps
+    # Keyframes a second or two apart are the encoder's interval (a phone's), not cuts.
+    cuts = keys if float(np.median(np.diff(keys))) > 2 * MOTION_GAP else []
     times: list[float] = []
     pairs: list[tuple[int, int]] = []
     for i, a in enumerate(anchors):
         times.append(a)
         partner = a + MOTION_GAP
-        next_anchor = anchors[i + 1] if i + 1 < len(anchors) else duration
-        if partner < next_anchor - 0.05 and partner < duration:
+        # inside the same stretch: before the next keyframe (a cut, perhaps) and anchor
+        after = bisect.bisect_right(cuts, a)
+        limit = min(
+            cuts[after] if after < len(cuts) else duration,
+            anchors[i + 1] if i + 1 < len(anchors) else duration,
+        )
+        if partner < limit - 0.05:
             pairs.append((len(times) - 1, len(times)))
             times.append(partner)
     return FramePlan(times, pairs, "shots")
+
+
+def _thin(anchors: list[float], budget: int, duration: float) -> list[float]:
+    """At most `budget` anchors, spread by time: the first anchor in each of `budget`
+    equal stretches of the video (so thinning never opens one long gap)."""
+    if len(anchors) <= budget:
+        return anchors
+    kept: dict[int, float] = {}
+    for a in anchors:
+        kept.setdefault(min(budget - 1, int(a / duration * budget)), a)
+    return sorted(kept.values())
 
 
 def _fill_gaps(anchors: list[float], start: float, end: float) -> list[float]:

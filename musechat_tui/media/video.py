@@ -32,6 +32,7 @@ not media, no video stream) are raised by the call itself, before iterating.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -137,8 +138,9 @@ def sample_frames(
 
 def keyframe_times(path: str | Path) -> list[float]:
     """Times (s from the video start) of the keyframes the container's index lists, without
-    decoding: where encoders start a new picture, at scene cuts and every interval. Empty
-    when the container keeps no index (a frame plan then falls back to a fixed rate)."""
+    decoding: where encoders start a new picture, at scene cuts and every interval (a
+    Matroska file's cues are read by a seek). Empty when the container keeps no index (a
+    frame plan then falls back to a fixed rate)."""
     p = Path(path)
     with opened(p) as container:
         stream = _video_stream(container, p)
@@ -146,6 +148,10 @@ def keyframe_times(path: str | Path) -> list[float]:
             float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         )
         entries = stream.index_entries or []
+        if len(entries) < 2:  # Matroska reads its cues on the first seek
+            with contextlib.suppress(av.error.FFmpegError):
+                container.seek(0, stream=stream)
+            entries = stream.index_entries or []
         return sorted(
             max(0.0, float(e.timestamp * stream.time_base) - origin)
             for e in entries
