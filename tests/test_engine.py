@@ -416,3 +416,20 @@ def test_explanations_read_the_video_and_say_what_changed(engine: ChatEngine) ->
     assert "speech" in " ".join(c.seen for c in facts.cues) or "spoken" in texts[0]
     assert "piano" in texts[1]
     assert len(set(texts)) == len(texts)
+
+
+def test_the_text_model_loads_when_first_needed(tmp_path: Path, library: Path) -> None:
+    """The engine's own text model is lazy: a first turn whose query vectors are on disk
+    (a reopen) never loads it; warm_up loads it ahead of the first typed request."""
+    from musechat_tui.encoders import LazyTextEncoder
+
+    settings = make_settings(tmp_path, library)
+    with ChatEngine(settings, explainer=TemplateExplainer()) as first:
+        assert isinstance(first.text_encoder, LazyTextEncoder)
+        first.recommend(first.start(video()))  # encodes (and keeps) the video's query
+    with ChatEngine(settings, explainer=TemplateExplainer()) as again:
+        turn = again.recommend(again.start(video()))
+        assert turn.recommendations and again.text_encoder._loaded is None
+        again.warm_up()
+        assert again.text_encoder._loaded is not None
+        assert again.recommend(again.store.load("last"), "no drums").recommendations

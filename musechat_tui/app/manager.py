@@ -161,8 +161,11 @@ class ChatManager:
         if analysis is None:
             raise MuseChatError("no video has been analysed yet")
         with self._lock:
-            self.session = self._engine().start(analysis)
-            return self.session
+            engine = self._engine()
+            self.session = engine.start(analysis)
+        # the text model loads while the user reads the first answer, not on their request
+        threading.Thread(target=engine.warm_up, name="warm-up", daemon=True).start()
+        return self.session
 
     def resume(self, session_id: str) -> Session:
         with self._lock:

@@ -208,6 +208,16 @@ class ChatEngine:
             self._explainer = _build_explainer(self.settings)
         return self._explainer
 
+    def warm_up(self) -> None:
+        """Load what a typed request needs (the text model), ahead of the first one: the
+        first turn (the video alone) does not, and a reopen has not loaded it."""
+        load = getattr(self.text_encoder, "load", None)
+        if load is not None:
+            try:
+                load()
+            except MuseChatError as exc:  # the typed request will say it again, in the chat
+                log.warning("text model not loaded ahead: %s", exc)
+
     def close(self) -> None:
         self.catalog.close()
         self.store.close()
