@@ -24,7 +24,7 @@ import numpy as np
 
 from musechat_tui.encoders.base import ImageEncoder, Label
 from musechat_tui.encoders.onnx_models import onnx_session
-from musechat_tui.encoders.torch_utils import batched
+from musechat_tui.encoders.torch_utils import batched, freeze
 from musechat_tui.errors import ModelLoadError
 
 MODEL_NAME = "efficientnet-lite0"
@@ -63,9 +63,7 @@ def torch_model() -> Any:
     # from_name + our own strict load: from_pretrained prints and loads non-strictly.
     net = EfficientNet.from_name(MODEL_NAME)
     net.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True))
-    model = PooledAndLogits(net).eval()
-    model.requires_grad_(False)
-    return model
+    return freeze(PooledAndLogits(net))
 
 
 def export_onnx(path: Path) -> None:

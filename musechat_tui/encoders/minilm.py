@@ -17,7 +17,7 @@ import numpy as np
 
 from musechat_tui.encoders.base import TextEncoder, TokenFeatures
 from musechat_tui.encoders.onnx_models import onnx_session
-from musechat_tui.encoders.torch_utils import batched, check_texts, pad_token_features
+from musechat_tui.encoders.torch_utils import batched, check_texts, freeze, pad_token_features
 from musechat_tui.errors import ModelLoadError
 
 MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
@@ -53,9 +53,7 @@ def torch_model(folder: Path) -> Any:
     # local_files_only: never reach for the hub, even if the folder is incomplete
     with quiet_transformers():
         net = AutoModel.from_pretrained(folder, local_files_only=True)
-    model = LastHidden(net).eval()
-    model.requires_grad_(False)
-    return model
+    return freeze(LastHidden(net))
 
 
 def export_onnx(folder: Path, path: Path) -> None:

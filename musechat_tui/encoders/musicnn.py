@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from musechat_tui.encoders.base import AudioEncoder, AudioFeatures
+from musechat_tui.encoders.onnx_models import ort_session
 from musechat_tui.errors import ModelLoadError
 
 SR = 16_000
@@ -138,24 +140,17 @@ class MusicnnEncoder(AudioEncoder):
     sample_rate = SR
 
     def __init__(self, model_dir: Path, batch_size: int = 16, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         self.model_dir = Path(model_dir)
         self.batch_size = max(1, min(int(batch_size), BATCH))
         self.tag_names = self._load_tags(self.model_dir / TAGS_FILE)
 
-        opts = ort.SessionOptions()
-        if threads is not None:
-            opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3  # errors only; onnxruntime warns about unused initialisers
-        self._sessions: dict[str, ort.InferenceSession] = {}
+        self._sessions: dict[str, Any] = {}
         for vocab, filename in MODELS.items():
             path = self.model_dir / filename
             if not path.is_file():
                 raise ModelLoadError(f"{path}: musicnn model file is missing")
             try:
-                sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                sess = ort_session(path, threads)
             except Exception as exc:  # onnxruntime raises its own untyped errors
                 raise ModelLoadError(f"{path}: not a loadable ONNX model ({exc})") from None
             outputs = {o.name for o in sess.get_outputs()}

@@ -144,19 +144,24 @@ def keyframe_times(path: str | Path) -> list[float]:
     p = Path(path)
     with opened(p) as container:
         stream = _video_stream(container, p)
-        origin = (
-            float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        )
-        entries = stream.index_entries or []
-        if len(entries) < 2:  # Matroska reads its cues on the first seek
+        keys = _indexed_keyframes(stream)
+        if len(keys) < 2:  # Matroska reads its cues on the first seek
             with contextlib.suppress(av.error.FFmpegError):
                 container.seek(0, stream=stream)
-            entries = stream.index_entries or []
-        return sorted(
-            max(0.0, float(e.timestamp * stream.time_base) - origin)
-            for e in entries
-            if e.is_keyframe
-        )
+            keys = _indexed_keyframes(stream)
+        return [max(0.0, k) for k in keys]
+
+
+def _origin(stream: av.video.VideoStream) -> float:
+    """The stream's first timestamp (s): times are counted from it."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
+def _indexed_keyframes(stream: av.video.VideoStream) -> list[float]:
+    """Keyframe times (s from the stream's start) that the container index lists so far."""
+    entries = stream.index_entries or []
+    origin = _origin(stream)
+    return sorted(float(e.timestamp * stream.time_base) - origin for e in entries if e.is_keyframe)
 
 
 class _Times:
@@ -196,7 +201,7 @@ class _Sampler:
         self.times, self.size, self.start, self.exact = times, size, start, exact
         tb = stream.time_base
         self.tb = tb
-        self.origin = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+        self.origin = _origin(stream)
         self.declared = stream_duration(stream) or container_duration(container)
         self.trusted = self.declared is not None and not duration_is_estimate(container, path)
         end = None if duration is None else start + duration
@@ -233,8 +238,7 @@ class _Sampler:
     # -- keyframes
 
     def _index_keyframes(self) -> list[float]:
-        entries = self.stream.index_entries or []
-        return sorted(float(e.timestamp * self.tb) - self.origin for e in entries if e.is_keyframe)
+        return _indexed_keyframes(self.stream)
 
     def _estimate_gop(self, max_packets: int = 1500) -> float:
         """Keyframe interval from the first packets (demux only, no decoding)."""
