@@ -38,6 +38,10 @@ fi
 # llama-cpp-python source distribution of the installed version: fetched once through pip.
 .venv/bin/python -c "from trainer.export import converter_dir; print('llama.cpp converter:', converter_dir())"
 # The image and text models run on ONNX Runtime, exported once from their PyTorch weights
-# into the user cache (so no run imports torch): done here rather than on the first chat.
-.venv/bin/python -c "from musechat_tui.encoders.efficientnet import EfficientNetLite0Encoder as I; from musechat_tui.encoders.minilm import MiniLMTextEncoder as T; I(); T(); print('ONNX models ready')"
+# into the user cache (so no run imports torch), and musicnn's graphs are rewritten there
+# once: done here rather than on the first chat or index.
+.venv/bin/python -c "from musechat_tui.encoders.efficientnet import EfficientNetLite0Encoder as I; from musechat_tui.encoders.minilm import MiniLMTextEncoder as T; from musechat_tui.encoders.musicnn import MusicnnEncoder as M; from musechat_tui.config import load_settings; I(); T(); M(load_settings().musicnn_dir); print('ONNX models ready')"
+# Bytecode for the project's own modules (pip compiles only what it installs into the venv):
+# every start then skips compiling them, also where PYTHONDONTWRITEBYTECODE is set.
+.venv/bin/python -m compileall -q musechat_tui builder trainer > /dev/null
 echo "MuseChat installed in $(pwd)/.venv"

@@ -132,6 +132,46 @@ def test_batching_matches_one_at_a_time(
         np.testing.assert_allclose(probs, piano_features.tags[vocab], rtol=0, atol=1e-6)
 
 
+def test_side_by_side_models_match_one_after_the_other(
+    piano_segments: list[np.ndarray], piano_features: AudioFeatures
+) -> None:
+    # threads=2 runs MTT and MSD side by side (a thread each); threads=1 one after the other
+    sequential = MusicnnEncoder(MUSICNN_DIR, batch_size=16, threads=1).encode(piano_segments)
+    np.testing.assert_allclose(sequential.embeddings, piano_features.embeddings, atol=1e-5)
+    for vocab in ("mtt", "msd"):
+        np.testing.assert_allclose(sequential.tags[vocab], piano_features.tags[vocab], atol=1e-6)
+
+
+@pytest.mark.parametrize("vocab", ["mtt", "msd"])
+def test_pool_before_batchnorm_is_exact(vocab: str, piano_audio: np.ndarray) -> None:
+    """The rewritten graph (batch norms after the frequency pools) gives the converted
+    graph's outputs, on real music and on random input."""
+    import onnx
+    import onnxruntime as ort
+
+    from musechat_tui.encoders.graph_rewrites import pool_before_batchnorm
+
+    source = MUSICNN_DIR / musicnn.MODELS[vocab]
+    model = onnx.load(str(source))
+    assert pool_before_batchnorm(model) == 5  # the five front-end branches
+    onnx.checker.check_model(model)
+    rewritten = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    original = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    mel = np.concatenate(
+        [
+            musicnn.patches(musicnn.log_mel(piano_audio))[:4],
+            rng.uniform(0, 4, (2, musicnn.PATCH_FRAMES, musicnn.N_MELS)).astype(np.float32),
+        ]
+    )
+    names = ["tags", "penultimate"]
+    for a, b in zip(
+        original.run(names, {"mel": mel}), rewritten.run(names, {"mel": mel}), strict=True
+    ):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+    assert pool_before_batchnorm(model) == 0  # nothing left to rewrite
+
+
 def test_short_and_mixed_segments(encoder: MusicnnEncoder, piano_audio: np.ndarray) -> None:
     segs = [piano_audio[: 2 * SR], piano_audio[SR : SR + SEG], piano_audio[:100]]
     feats = encoder.encode(segs)
