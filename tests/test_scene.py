@@ -18,7 +18,16 @@ from builder.demo_videos import DemoVideo, write_slideshow
 from builder.scene_pairs import compose_background, pan_frames, sector_pairs
 from musechat_tui.encoders import Label
 from musechat_tui.engine import ChatEngine
-from musechat_tui.engine.affect import Affect, affect_fit, track_affect, video_affect
+from musechat_tui.engine.affect import (
+    VIDEO_NORMS,
+    Affect,
+    affect_fit,
+    lightness_fit,
+    track_affect,
+    track_lightness,
+    video_affect,
+)
+from musechat_tui.engine.pool import TrackPool
 from musechat_tui.engine.scene import SceneReader
 from musechat_tui.engine.text_norms import hub_stats, reference_queries, reference_vectors
 from musechat_tui.errors import MuseChatError
@@ -63,6 +72,45 @@ def test_track_affect_orders_the_catalog(tmp_path: Path, library: Path, text_enc
         calmest = set(np.argsort(arousal)[:4].tolist())
         assert int(np.argmax(fit)) in calmest
         assert pool.titles[int(np.argmax(fit))] in {"Adagio", "Rain Nocturne", "Morning Etude"}
+
+
+def lightness_pool(n: int = 12) -> TrackPool:
+    """Tracks whose mode, timbre brightness and onset density rise together with the row,
+    with noise, and one track whose descriptors are unknown."""
+    rng = np.random.default_rng(3)
+    step = np.linspace(-1, 1, n)
+    major = step + 0.3 * rng.standard_normal(n)
+    centroid = 2000 * 2 ** (step + 0.3 * rng.standard_normal(n))
+    onsets = 3 + 2 * step + 0.5 * rng.standard_normal(n)
+    major[-1] = centroid[-1] = onsets[-1] = np.nan
+    return TrackPool(
+        ids=np.arange(1, n + 1), paths=[f"{i}.ogg" for i in range(n)],
+        titles=[f"t{i}" for i in range(n)], artists=[None] * n,
+        bpm=np.full(n, 100.0, np.float32), duration=np.full(n, 120.0, np.float32),
+        energy=np.full(n, -20.0, np.float32), tag_names=[],
+        tag_probs=np.zeros((n, 0), np.float32), tag_present=np.zeros((n, 0), bool),
+        text=np.zeros((n, 4), np.float32), audio=np.eye(n, dtype=np.float32),
+        major=major.astype(np.float32), centroid_hz=centroid.astype(np.float32),
+        onset_rate=onsets.astype(np.float32),
+    )  # fmt: skip
+
+
+def test_lightness_sends_dark_videos_to_dark_music() -> None:
+    """The light end of the tracks' axis is major, bright and dense; a dark video's best fit
+    lies in the catalog's darkest quarter, a light one's in its lightest, a mid-grey one's
+    in the middle; a track with unknown descriptors sits at the middle."""
+    pool = lightness_pool()
+    light = track_lightness(pool)
+    known = slice(0, len(light) - 1)
+    for descriptor in (pool.major, np.log2(pool.centroid_hz), pool.onset_rate):
+        assert np.corrcoef(light[known], descriptor[known])[0, 1] > 0.5
+    assert abs(float(light[-1])) < 0.3
+    order = list(np.argsort(light))
+    quarter = len(order) // 4
+    assert int(np.argmax(lightness_fit(0.05, light))) in order[:quarter]
+    assert int(np.argmax(lightness_fit(0.9, light))) in order[-quarter:]
+    middle = int(np.argmax(lightness_fit(VIDEO_NORMS["brightness"][0], light)))
+    assert middle == int(np.argmin(np.abs(light)))
 
 
 # ---------------------------------------------------------------------- the video side

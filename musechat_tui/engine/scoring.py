@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from musechat_tui.engine.affect import affect_fit, track_affect
+from musechat_tui.engine.affect import affect_fit, lightness_fit, track_affect, track_lightness
 from musechat_tui.engine.pool import TrackPool, row_sims
 from musechat_tui.engine.scene import SceneReader, SceneWords
 from musechat_tui.engine.text_norms import (
@@ -97,6 +97,7 @@ FIRST_TURN = {
     "scene_tags": 1.0,
     "video_pace": 1.0,
     "video_affect": 1.0,
+    "video_lightness": 2.0,
     "video_sound": 0.8,  # the pairs have no sound: set by hand
 }
 LATER_TURN = {  # the video's share stays what it was before the scene and affect parts (0.6)
@@ -104,6 +105,7 @@ LATER_TURN = {  # the video's share stays what it was before the scene and affec
     "scene_tags": 0.1,
     "video_pace": 0.15,
     "video_affect": 0.1,
+    "video_lightness": 0.0,  # the anchor, picked with it, carries it on
     "video_sound": 0.3,
     "request_text": 1.4,
     "anchor_audio": 1.0,
@@ -111,6 +113,17 @@ LATER_TURN = {  # the video's share stays what it was before the scene and affec
 
 
 FIRST_TURN_HUBNESS = True  # standardise the first-turn score per track (reference videos)
+# A distance along one axis has no hubs, and standardising it per track would shrink it for
+# the tracks at the axis's ends, the very ones it is for: it is added after.
+NOT_STANDARDISED = frozenset({"video_lightness"})
+
+
+def _split(
+    parts: dict[str, tuple[float, np.ndarray]],
+) -> tuple[dict[str, tuple[float, np.ndarray]], dict[str, tuple[float, np.ndarray]]]:
+    """(the parts standardised per track on the first turn, those added after)."""
+    hubs = {n: p for n, p in parts.items() if n not in NOT_STANDARDISED}
+    return hubs, {n: p for n, p in parts.items() if n in NOT_STANDARDISED}
 
 
 def _reference_video(look: dict[str, Any]) -> VideoFeatures:
@@ -149,6 +162,8 @@ class ZeroShotScorer(Scorer):
     - video_pace: motion and cuts -> tempo and loudness (the physical rules);
     - video_affect: valence and arousal of the video against those of each track
       (engine/affect.py);
+    - video_lightness: the video's brightness against each track's place between major,
+      bright, dense and minor, dark, sparse (affect.py, the lightness correspondence);
     - video_sound: the video's own sound: speech asks for instrumental music, its own
       music for music that sounds like it (audio embeddings);
     - request_text (later turns): the user's words, with negations, numbers and names
@@ -165,7 +180,7 @@ class ZeroShotScorer(Scorer):
         self._video_vectors: dict[str, np.ndarray] = {}  # music query -> vector
         self._scene: SceneReader | None = None
         self._scene_words: dict[str, SceneWords] = {}  # video path -> its words
-        self._affect: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
+        self._affect: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._bank: tuple[str, np.ndarray] | None = None
         self._prepared: int | None = None  # id() of the pool whose statistics are current
         self._first_norms: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
@@ -203,9 +218,10 @@ class ZeroShotScorer(Scorer):
             self._video_vectors[query] = encode_query(self.text_encoder, query)
         return self._video_vectors[query]
 
-    def track_affect(self, pool: TrackPool) -> tuple[np.ndarray, np.ndarray]:
+    def track_affect(self, pool: TrackPool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(valence, arousal, lightness) of every track, once per pool."""
         if self._affect is None or self._affect[0] != id(pool):
-            self._affect = (id(pool), track_affect(pool))
+            self._affect = (id(pool), (*track_affect(pool), track_lightness(pool)))
         return self._affect[1]
 
     # ------------------------------------------------------------------ components
@@ -234,7 +250,7 @@ class ZeroShotScorer(Scorer):
     def video_parts(
         self, video: VideoFeatures, pool: TrackPool, rows: np.ndarray, w: dict[str, float]
     ) -> dict[str, tuple[float, np.ndarray]]:
-        valence, arousal = self.track_affect(pool)
+        valence, arousal, lightness = self.track_affect(pool)
         scene = self.scene_words(video, pool)
         return {
             "video_text": (w["video_text"], pool.text_sims(self.video_vector(video, pool), rows)),
@@ -243,6 +259,10 @@ class ZeroShotScorer(Scorer):
             "video_affect": (
                 w["video_affect"],
                 affect_fit(video.affect(), valence[rows], arousal[rows]),
+            ),
+            "video_lightness": (
+                w["video_lightness"],
+                lightness_fit(video.brightness, lightness[rows]),
             ),
             "video_sound": (w["video_sound"], self.sound_fit(video, pool, rows)),
         }
@@ -257,7 +277,7 @@ class ZeroShotScorer(Scorer):
             self._video_vectors.update(zip(queries, vectors, strict=True))
             totals = np.stack(
                 [
-                    combine(self.video_parts(v, pool, rows, FIRST_TURN), len(rows)).total
+                    combine(_split(self.video_parts(v, pool, rows, FIRST_TURN))[0], len(rows)).total
                     for v in refs
                 ]
             )
@@ -286,8 +306,13 @@ class ZeroShotScorer(Scorer):
         if ctx.like_rows is not None and len(ctx.like_rows):
             centroid = pool.audio[ctx.like_rows].mean(axis=0)
             parts["like_artist"] = (0.8, row_sims(pool.audio, centroid, rows))
-        scores = combine(parts, len(rows))
-        if first and FIRST_TURN_HUBNESS:
-            mean, spread = self.first_turn_norms(pool)
-            scores.total = (scores.total - mean[rows]) / spread[rows]
+        if not (first and FIRST_TURN_HUBNESS):
+            return combine(parts, len(rows))
+        standardised, after = _split(parts)
+        scores = combine(standardised, len(rows))
+        mean, spread = self.first_turn_norms(pool)
+        scores.total = (scores.total - mean[rows]) / spread[rows]
+        added = combine(after, len(rows))
+        scores.total += added.total
+        scores.parts.update(added.parts)
         return scores
