@@ -23,12 +23,13 @@ from musechat_tui.analysis import VideoAnalysis, analyse_video
 from musechat_tui.config import Settings
 from musechat_tui.encoders import build_audio_encoder
 from musechat_tui.encoders.base import AudioEncoder, ImageEncoder, Label
-from musechat_tui.media import probe
+from musechat_tui.media import MediaInfo
 from musechat_tui.media.files import content_hash, regular_file_stat
 from musechat_tui.media.frame_plan import PLAN_VERSION
 from musechat_tui.soundtrack import SoundReading, read_soundtrack
 
-FORMAT = 3  # 2: colour temperature, saturation, cut rate, own sound; 3: frames planned by shots
+FORMAT = 4  # 2: colour temperature, saturation, cut rate, own sound; 3: frames planned by
+# shots; 4: the probe's reading kept (a hit opens no container)
 MAX_ENTRIES = 200
 N_THUMBNAILS = 6
 
@@ -74,7 +75,7 @@ class AnalysisCache:
                     )
                 return VideoAnalysis(
                     path=video,
-                    info=probe(video),
+                    info=MediaInfo.from_dict(meta["info"], video),
                     frame_times=z["frame_times"],
                     embeddings=z["embeddings"],
                     labels=[Label(n, float(s)) for n, s in meta["labels"]],
@@ -105,6 +106,7 @@ class AnalysisCache:
             "saturation": analysis.saturation,
             "cut_rate": analysis.cut_rate,
             "sound": analysis.sound.to_dict() if analysis.sound else None,
+            "info": analysis.info.to_dict(),
         }
         arrays = {f"thumb{i}": t for i, t in enumerate(analysis.thumbnails)}
         if analysis.sound is not None and analysis.sound.embedding is not None:

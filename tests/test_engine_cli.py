@@ -150,7 +150,8 @@ def test_export_from_the_command_line(world: dict[str, Path], tmp_path: Path) ->
 def test_a_first_turn_imports_neither_torch_nor_transformers(world: dict[str, Path]) -> None:
     """Importing torch and transformers costs more than the first answer may take: the
     first turn, cold and reopened, runs on ONNX Runtime alone (the models were exported
-    by the fixtures' runs already)."""
+    by the fixtures' runs already). The reopen (analysis, video query and first-turn norms
+    cached) loads no model and opens no container: neither ONNX Runtime nor PyAV."""
     import subprocess
     import sys
 
@@ -158,11 +159,12 @@ def test_a_first_turn_imports_neither_torch_nor_transformers(world: dict[str, Pa
         "import sys\nfrom musechat_tui.cli import main\n"
         "sys.argv = ['musechat-tui', *sys.argv[1:]]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'})\n"
-        "print('HEAVY', heavy, file=sys.stderr)\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print('HEAVY', sorted(loaded & {'torch', 'transformers'}), file=sys.stderr)\n"
+        "print('MODELS', sorted(loaded & {'onnxruntime', 'av'}), file=sys.stderr)\n"
     )
     data = world["root"] / "torch-free-data"
-    for _ in range(2):  # the first open, then the reopen from the analysis cache
+    for reopen in (False, True):  # the first open, then the reopen from the analysis cache
         done = subprocess.run(
             [sys.executable, "-c", script, str(world["video"]), "--json", "--no-explain",
              "--config", str(world["config"]), "--data-dir", str(data),
@@ -172,3 +174,4 @@ def test_a_first_turn_imports_neither_torch_nor_transformers(world: dict[str, Pa
         assert done.returncode == 0, done.stderr[-2000:]
         assert json.loads(done.stdout)["turns"][0]["recommendations"]
         assert "HEAVY []" in done.stderr, done.stderr[-2000:]
+        assert ("MODELS []" in done.stderr) == reopen, done.stderr[-2000:]

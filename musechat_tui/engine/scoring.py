@@ -14,13 +14,17 @@ scorer alike.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from musechat_tui.config import user_cache_dir
 from musechat_tui.engine.affect import affect_fit, lightness_fit, track_affect, track_lightness
+from musechat_tui.engine.array_cache import cached_array, code_key, content_key
 from musechat_tui.engine.pool import TrackPool, row_sims
 from musechat_tui.engine.scene import SceneReader, SceneWords
 from musechat_tui.engine.text_norms import (
@@ -268,22 +272,43 @@ class ZeroShotScorer(Scorer):
         }
 
     def first_turn_norms(self, pool: TrackPool) -> tuple[np.ndarray, np.ndarray]:
-        """Each track's mean and spread of its first-turn score over reference videos."""
+        """Each track's mean and spread of its first-turn score over reference videos;
+        kept on disk by the pool's content, the weights and the scoring code, so reopening
+        a chat does not score the 64 reference videos again."""
         if self._first_norms is None or self._first_norms[0] != id(pool):
-            rows = np.arange(len(pool))
-            refs = [_reference_video(look) for look in reference_looks()]
-            queries = [self.video_query(v, pool) for v in refs]
-            vectors = encode_fixed(self.text_encoder, queries)
-            self._video_vectors.update(zip(queries, vectors, strict=True))
-            totals = np.stack(
-                [
-                    combine(_split(self.video_parts(v, pool, rows, FIRST_TURN))[0], len(rows)).total
-                    for v in refs
-                ]
-            )
-            spread = np.maximum(totals.std(axis=0), 0.1)
-            self._first_norms = (id(pool), (totals.mean(axis=0), spread))
+            path = user_cache_dir() / "first-turn" / f"{self._norms_key(pool)}.npy"
+            norms = cached_array(path, lambda: self._reference_norms(pool), rows=2, keep=64)
+            self._first_norms = (id(pool), (norms[0], norms[1]))
         return self._first_norms[1]
+
+    def _reference_norms(self, pool: TrackPool) -> np.ndarray:
+        rows = np.arange(len(pool))
+        refs = [_reference_video(look) for look in reference_looks()]
+        queries = [self.video_query(v, pool) for v in refs]
+        vectors = encode_fixed(self.text_encoder, queries)
+        self._video_vectors.update(zip(queries, vectors, strict=True))
+        totals = np.stack(
+            [
+                combine(_split(self.video_parts(v, pool, rows, FIRST_TURN))[0], len(rows)).total
+                for v in refs
+            ]
+        )
+        return np.stack([totals.mean(axis=0), np.maximum(totals.std(axis=0), 0.1)])
+
+    def _norms_key(self, pool: TrackPool) -> str:
+        from musechat_tui import analysis
+        from musechat_tui.engine import affect, scene, text_norms, video, vocabulary
+        from musechat_tui.engine import pool as pool_module
+
+        data = content_key(
+            [pool.ids, pool.text, pool.tag_probs, pool.bpm, pool.energy, pool.major,
+             pool.centroid_hz, pool.onset_rate, pool.hub_mean, pool.hub_std],
+            [getattr(self.text_encoder, "id", "?"), json.dumps(FIRST_TURN, sort_keys=True),
+             *pool.tag_names],
+        )  # fmt: skip
+        modules = (analysis, affect, pool_module, scene, text_norms, video, vocabulary)
+        sources = [Path(__file__), *(Path(str(m.__file__)) for m in modules)]
+        return f"{data}-{code_key(sources)}"
 
     def score(self, ctx: ScoringContext, pool: TrackPool, rows: np.ndarray) -> Scores:
         self.prepare(pool)

@@ -17,13 +17,13 @@ model and kept on disk.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from musechat_tui.config import user_cache_dir
+from musechat_tui.engine.array_cache import cached_array
 from musechat_tui.engine.vocabulary import CONCEPTS, MOOD_LEXICON
 
 MIN_SPREAD = 0.02  # floor of a track's spread: a constant description must not explode
@@ -88,26 +88,9 @@ def encode_query(text_encoder: Any, text: str) -> np.ndarray:
 def _on_disk(
     text_encoder: Any, texts: list[str], stem: Path, keep: int | None = None
 ) -> np.ndarray:
-    path = stem.with_suffix(".npy")
-    try:
-        vectors = np.load(path, allow_pickle=False).astype(np.float32)
-        if vectors.shape[0] != len(texts):
-            raise ValueError("stale")
-        return vectors
-    except (OSError, ValueError):
-        vectors = np.asarray(text_encoder.encode(texts), dtype=np.float32)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
-        np.save(tmp, vectors)
-        tmp.replace(path)
-        if keep is not None:
-            entries = sorted(path.parent.glob("*.npy"), key=lambda e: e.stat().st_mtime)
-            for old in entries[:-keep]:
-                old.unlink(missing_ok=True)
-    except OSError:
-        pass
-    return vectors
+    return cached_array(
+        stem.with_suffix(".npy"), lambda: text_encoder.encode(texts), rows=len(texts), keep=keep
+    )
 
 
 def reference_vectors(text_encoder: Any) -> np.ndarray:

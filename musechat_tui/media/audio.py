@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
+
+if TYPE_CHECKING:  # PyAV (45 ms) loads with the first file opened: a reopen never needs it
+    import av
 
 from musechat_tui.errors import MediaCorruptError, MediaTruncatedError, NoAudioStreamError
 from musechat_tui.media.probe import (
@@ -87,6 +90,8 @@ def _decode(
     stop_at: float | None,
 ) -> _Decoded:
     """Decode from `seek_to` (None: from where the container is) to at least `stop_at`."""
+    import av
+
     tb = stream.time_base
     origin = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
     if seek_to is not None and tb:
@@ -165,6 +170,8 @@ def _load(
     duration: float | None,
 ) -> tuple[np.ndarray, float | None, bool]:
     """(samples, declared duration, declared duration trusted)."""
+    import av
+
     stream = _audio_stream(container, path)
     declared = stream_duration(stream) or container_duration(container)
     trusted = declared is not None and not duration_is_estimate(container, path)

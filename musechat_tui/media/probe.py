@@ -23,13 +23,14 @@ import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import av
-import av.container
+if TYPE_CHECKING:  # PyAV (45 ms) loads with the first file opened: a reopen never needs it
+    import av
+    import av.container
 
 from musechat_tui.errors import (
     MediaCorruptError,
@@ -104,6 +105,17 @@ class MediaInfo:
     artist: str | None = None
     album: str | None = None
     date: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the path (for caches keyed by the file's content)."""
+        d = asdict(self)
+        del d["path"]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], path: Path) -> MediaInfo:
+        streams = [StreamInfo(**s) for s in d.get("streams", [])]
+        return cls(path=Path(path), **{**d, "streams": streams})
 
     @property
     def tags(self) -> dict[str, str]:
@@ -243,6 +255,8 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     The container has at least one audio or video stream (cover art does not count).
     The caller closes it (or use `opened`).
     """
+    import av
+
     p = Path(path)
     st = _check_path(p)
     head = _read_head(p)
@@ -295,6 +309,8 @@ def opened(path: str | Path) -> Iterator[av.container.InputContainer]:
 
 
 def _is_av_stream(stream: av.stream.Stream) -> bool:
+    import av
+
     if stream.type == "audio":
         return True
     # Cover art (ID3 APIC, MP4 covr) is exposed as a one-frame video stream.
@@ -328,6 +344,8 @@ def stream_duration(stream: av.stream.Stream) -> float | None:
 
 def container_duration(container: av.container.InputContainer) -> float | None:
     """Declared duration of the whole file in seconds."""
+    import av
+
     if container.duration is not None and container.duration > 0:
         return container.duration / av.time_base
     durations = [d for s in container.streams if (d := stream_duration(s)) is not None]

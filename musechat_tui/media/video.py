@@ -37,10 +37,12 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
+
+if TYPE_CHECKING:  # PyAV (45 ms) loads with the first file opened: a reopen never needs it
+    import av
 
 from musechat_tui.errors import MediaCorruptError, MediaTruncatedError, NoVideoStreamError
 from musechat_tui.media.probe import (
@@ -141,6 +143,8 @@ def keyframe_times(path: str | Path) -> list[float]:
     decoding: where encoders start a new picture, at scene cuts and every interval (a
     Matroska file's cues are read by a seek). Empty when the container keeps no index (a
     frame plan then falls back to a fixed rate)."""
+    import av
+
     p = Path(path)
     with opened(p) as container:
         stream = _video_stream(container, p)
@@ -197,6 +201,8 @@ class _Sampler:
         exact: bool,
         threads: int | None,
     ) -> None:
+        from av.video.reformatter import VideoReformatter
+
         self.container, self.stream, self.path = container, stream, path
         self.times, self.size, self.start, self.exact = times, size, start, exact
         tb = stream.time_base
@@ -242,6 +248,8 @@ class _Sampler:
 
     def _estimate_gop(self, max_packets: int = 1500) -> float:
         """Keyframe interval from the first packets (demux only, no decoding)."""
+        import av
+
         times: list[float] = []
         last = 0.0
         try:
@@ -295,6 +303,8 @@ class _Sampler:
 
     def _next_frame(self) -> av.VideoFrame | None:
         """The next decoded frame in presentation order, None at the end of the data."""
+        import av
+
         while not self._pending:
             if self.eof:
                 return None
