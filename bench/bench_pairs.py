@@ -27,6 +27,7 @@ import itertools
 import json
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -160,26 +161,69 @@ def spread_figures(slates: dict[Path, list[int]]) -> dict:
     }
 
 
-def component_parts(settings, videos: list[Path]) -> dict[Path, dict[str, np.ndarray]]:
-    """Each first-turn component's z-scores over the whole catalog, per video (all weights
-    set to 1), plus the track ids in row order under "_ids"."""
-    from musechat_tui.engine import ChatEngine, scoring
+@dataclass
+class Parts:
+    """Each first-turn component's z-scores over the whole pairs catalog (all weights 1),
+    for the bench's videos and for the scorer's reference videos, so any weights can be
+    scored the way the engine scores them: the standardised components summed, each
+    track's total standardised against the reference videos, the rest added after."""
+
+    ids: np.ndarray  # track ids in row order
+    names: list[str]  # the components
+    videos: dict[Path, np.ndarray]  # video -> (components, tracks)
+    refs: np.ndarray  # (reference videos, components, tracks)
+    brightness: dict[Path, float]  # for the lightness reach
+    ref_brightness: np.ndarray
+    track_lightness: np.ndarray
+
+
+def component_parts(settings, videos: list[Path]) -> Parts:
+    from musechat_tui.engine import ChatEngine, affect, scoring
     from musechat_tui.explain.template import TemplateExplainer
 
-    saved = dict(scoring.FIRST_TURN)
-    parts: dict[Path, dict[str, np.ndarray]] = {}
+    names = list(scoring.FIRST_TURN)
+    ones = {n: 1.0 for n in names}
+    with ChatEngine(settings, explainer=TemplateExplainer()) as engine:
+        pool, scorer = engine.pool, engine.scorer
+        scorer.prepare(pool)
+        rows = np.arange(len(pool))
+
+        def z(video) -> np.ndarray:
+            p = scorer.video_parts(video, pool, rows, ones)
+            return np.stack([scoring.zscore(p[n][1]) for n in names])
+
+        features = {v: engine.start(v).video for v in videos}
+        refs = scoring.reference_videos()
+        return Parts(
+            ids=pool.ids, names=names,
+            videos={v: z(f) for v, f in features.items()},
+            refs=np.stack([z(r) for r in refs]),
+            brightness={v: f.brightness for v, f in features.items()},
+            ref_brightness=np.array([r.brightness for r in refs]),
+            track_lightness=affect.track_lightness(pool),
+        )  # fmt: skip
+
+
+def _with_reach(parts: Parts, reach: float) -> Parts:
+    """The lightness component recomputed for another reach."""
+    from musechat_tui.engine import affect, scoring
+
+    k = parts.names.index("video_lightness")
+    saved = affect.LIGHTNESS_REACH
+    affect.LIGHTNESS_REACH = reach
     try:
-        scoring.FIRST_TURN.update({n: 1.0 for n in saved})
-        with ChatEngine(settings, explainer=TemplateExplainer()) as engine:
-            pool = engine.pool
-            rows = np.arange(len(pool))
-            for v in videos:
-                ctx = scoring.ScoringContext(video=engine.start(v).video, turn=1)
-                parts[v] = {**engine.scorer.score(ctx, pool, rows).parts, "_ids": pool.ids}
+
+        def light(b: float) -> np.ndarray:
+            return scoring.zscore(affect.lightness_fit(b, parts.track_lightness))
+
+        videos = {v: p.copy() for v, p in parts.videos.items()}
+        for v, p in videos.items():
+            p[k] = light(parts.brightness[v])
+        refs = parts.refs.copy()
+        refs[:, k] = np.stack([light(b) for b in parts.ref_brightness])
     finally:
-        scoring.FIRST_TURN.clear()
-        scoring.FIRST_TURN.update(saved)
-    return parts
+        affect.LIGHTNESS_REACH = saved
+    return replace(parts, videos=videos, refs=refs)
 
 
 def _rank(total: np.ndarray, own: int) -> float:
@@ -187,37 +231,55 @@ def _rank(total: np.ndarray, own: int) -> float:
     return 1 + int((total > total[own]).sum()) + 0.5 * (int((total == total[own]).sum()) - 1)
 
 
-def evaluate_weights(parts, truth: dict[Path, int], weights: dict[str, float]) -> dict:
+def evaluate_weights(parts: Parts, truth: dict[Path, int], weights: dict[str, float]) -> dict:
     """Pairs median rank and R@5, and the spread (plain top-5, no MMR) for `weights`."""
+    from musechat_tui.engine import scoring
+
+    w = np.array([weights.get(n, 0.0) for n in parts.names], np.float32)
+    after = np.array([n in scoring.NOT_STANDARDISED for n in parts.names])
+    standardised = np.where(after, 0.0, w).astype(np.float32)
+    if scoring.FIRST_TURN_HUBNESS:
+        ref_totals = np.einsum("k,rkt->rt", standardised, parts.refs)
+        mean, spread = ref_totals.mean(axis=0), np.maximum(ref_totals.std(axis=0), 0.1)
+    else:
+        mean, spread = 0.0, 1.0
     ranks, slates = [], {}
-    for v, p in parts.items():
-        total = sum(w * p[n] for n, w in weights.items() if n in p and w)
-        if np.isscalar(total):
-            total = np.zeros(len(p["_ids"]))
-        order = np.lexsort((p["_ids"], -total))
-        slates[v] = [int(p["_ids"][i]) for i in order[:5]]
+    for v, p in parts.videos.items():
+        total = (standardised @ p - mean) / spread + np.where(after, w, 0.0) @ p
+        order = np.lexsort((parts.ids, -total))
+        slates[v] = [int(parts.ids[i]) for i in order[:5]]
         if v in truth:
-            ranks.append(_rank(total, int(np.searchsorted(p["_ids"], truth[v]))))
+            ranks.append(_rank(total, int(np.searchsorted(parts.ids, truth[v]))))
     r = np.array(ranks)
-    spread = spread_figures(slates)
+    spread_ = spread_figures(slates)
     return {
         "median_rank": float(np.median(r)),
+        "mean_rank": float(r.mean()),
         "R@5": float((r <= 5).mean()),
-        "distinct_top1_share": spread["distinct_top1_share"],
-        "jaccard": spread["mean_top5_jaccard"],
+        "distinct_top1_share": spread_["distinct_top1_share"],
+        "jaccard": spread_["mean_top5_jaccard"],
     }
 
 
-def fit_weights(parts, truth: dict[Path, int], names: list[str]) -> list[tuple[dict, dict]]:
-    """A small grid over the first turn's component weights, best first by the pairs'
-    median rank, then R@5; each with its spread."""
+def fit_weights(parts: Parts, truth: dict[Path, int]) -> list[tuple[dict, dict]]:
+    """A small grid over the first turn's component weights and the lightness reach, best
+    first by the pairs' median rank, then R@5; each with its spread. The video's own sound
+    keeps its weight (the scenes are silent)."""
+    from musechat_tui.engine import scoring
+
+    names = [n for n in parts.names if n != "video_sound"]
     grid = (0.0, 0.5, 1.0, 2.0)
     results = []
-    for combo in itertools.product(grid, repeat=len(names)):
-        if any(combo):
-            w = dict(zip(names, combo, strict=True))
-            results.append((evaluate_weights(parts, truth, w), w))
-    results.sort(key=lambda x: (x[0]["median_rank"], -x[0]["R@5"]))
+    for reach in (0.5, 1.0, 1.5, 2.0):
+        at_reach = _with_reach(parts, reach)
+        for combo in itertools.product(grid, repeat=len(names)):
+            if any(combo):
+                w = {
+                    **dict(zip(names, combo, strict=True)),
+                    "video_sound": scoring.FIRST_TURN["video_sound"],
+                }
+                results.append((evaluate_weights(at_reach, truth, w), {**w, "reach": reach}))
+    results.sort(key=lambda x: (x[0]["median_rank"], -x[0]["R@5"], x[0]["mean_rank"]))
     return results
 
 
@@ -286,14 +348,16 @@ def main() -> None:
         from musechat_tui.engine.scoring import FIRST_TURN
 
         parts = component_parts(settings, scenes + shows)
-        names = list(FIRST_TURN)
+        e = evaluate_weights(parts, truth, FIRST_TURN)
+        print(f"\nthe defaults, scored the engine's way: median {e['median_rank']:.1f}, "
+              f"R@5 {100 * e['R@5']:.0f} %")  # fmt: skip
         print("\n| component alone | median rank | R@5 | distinct top-1 | top-5 Jaccard |")
         print("|---|---:|---:|---:|---:|")
-        for name in names:
+        for name in parts.names:
             e = evaluate_weights(parts, truth, {name: 1.0})
             print(f"| {name} | {e['median_rank']:.1f} | {100 * e['R@5']:.0f} % | "
                   f"{100 * e['distinct_top1_share']:.0f} % | {e['jaccard']:.2f} |")  # fmt: skip
-        fitted = fit_weights(parts, truth, names)
+        fitted = fit_weights(parts, truth)
         print("\nbest weights on the pairs (median rank, R@5, distinct top-1, Jaccard):")
         for e, w in fitted[:8]:
             print(f"  {e['median_rank']:.1f}  {100 * e['R@5']:.0f} %  "

@@ -130,6 +130,12 @@ def _split(
     return hubs, {n: p for n, p in parts.items() if n in NOT_STANDARDISED}
 
 
+def reference_videos() -> list[VideoFeatures]:
+    """The fixed spread of typical videos each track's first-turn score is standardised
+    against (text_norms.reference_looks)."""
+    return [_reference_video(look) for look in reference_looks()]
+
+
 def _reference_video(look: dict[str, Any]) -> VideoFeatures:
     from musechat_tui.analysis import describe_video
     from musechat_tui.encoders.base import Label
@@ -283,7 +289,7 @@ class ZeroShotScorer(Scorer):
 
     def _reference_norms(self, pool: TrackPool) -> np.ndarray:
         rows = np.arange(len(pool))
-        refs = [_reference_video(look) for look in reference_looks()]
+        refs = reference_videos()
         queries = [self.video_query(v, pool) for v in refs]
         vectors = encode_fixed(self.text_encoder, queries)
         self._video_vectors.update(zip(queries, vectors, strict=True))
