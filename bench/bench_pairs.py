@@ -208,21 +208,15 @@ def _with_reach(parts: Parts, reach: float) -> Parts:
     """The lightness component recomputed for another reach."""
     from musechat_tui.engine import affect, scoring
 
+    def light(b: float) -> np.ndarray:
+        return scoring.zscore(affect.lightness_fit(b, parts.track_lightness, reach))
+
     k = parts.names.index("video_lightness")
-    saved = affect.LIGHTNESS_REACH
-    affect.LIGHTNESS_REACH = reach
-    try:
-
-        def light(b: float) -> np.ndarray:
-            return scoring.zscore(affect.lightness_fit(b, parts.track_lightness))
-
-        videos = {v: p.copy() for v, p in parts.videos.items()}
-        for v, p in videos.items():
-            p[k] = light(parts.brightness[v])
-        refs = parts.refs.copy()
-        refs[:, k] = np.stack([light(b) for b in parts.ref_brightness])
-    finally:
-        affect.LIGHTNESS_REACH = saved
+    videos = {v: p.copy() for v, p in parts.videos.items()}
+    for v, p in videos.items():
+        p[k] = light(parts.brightness[v])
+    refs = parts.refs.copy()
+    refs[:, k] = np.stack([light(b) for b in parts.ref_brightness])
     return replace(parts, videos=videos, refs=refs)
 
 
@@ -240,7 +234,8 @@ def evaluate_weights(parts: Parts, truth: dict[Path, int], weights: dict[str, fl
     standardised = np.where(after, 0.0, w).astype(np.float32)
     if scoring.FIRST_TURN_HUBNESS:
         ref_totals = np.einsum("k,rkt->rt", standardised, parts.refs)
-        mean, spread = ref_totals.mean(axis=0), np.maximum(ref_totals.std(axis=0), 0.1)
+        spread = np.maximum(ref_totals.std(axis=0), scoring.MIN_FIRST_SPREAD)
+        mean = ref_totals.mean(axis=0)
     else:
         mean, spread = 0.0, 1.0
     ranks, slates = [], {}

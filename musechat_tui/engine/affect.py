@@ -14,12 +14,12 @@ prefers minor, slow, soft music, an excited, bright one the reverse, and an aver
 one average music (a product would send every video to the catalog's extremes).
 
 Beside it, the lightness correspondence (Palmer et al. 2013, "Music-color associations are
-mediated by emotion"; Spence 2011 for pitch): lighter pictures go with major-mode, faster
-and higher-pitched music, darker ones with minor, slower, lower music. One axis on each
+mediated by emotion"; Spence 2011 for pitch): lighter pictures go with major-mode, denser
+and higher-pitched music, darker ones with minor, sparser, lower music. One axis on each
 side: the video's brightness, and each track's mean of its mode, timbre brightness and
 onset density (z over the catalog). On the SuperTux pairs this axis alone ranks the
-designers' track at median 10.0 of 34 (chance 17.5), where brightness inside the
-valence-arousal plane, mixed with loudness, did not (17.0).
+designers' track at median 10.0 of 34 (chance 17.5), where the valence-arousal plane, its
+brightness beside saturation and loudness, ranks it at 15.0 (bench_pairs.py --fit).
 """
 
 from __future__ import annotations
@@ -112,12 +112,14 @@ def track_lightness(pool: TrackPool) -> np.ndarray:
     return _pool_z(sum(z[n] for n in MUSIC_LIGHTNESS) / len(MUSIC_LIGHTNESS)).astype(np.float32)
 
 
-def lightness_fit(brightness: float, lightness: np.ndarray) -> np.ndarray:
-    """Minus the distance between a video's brightness (z against typical footage) and
-    each track's lightness."""
+def lightness_fit(
+    brightness: float, lightness: np.ndarray, reach: float = LIGHTNESS_REACH
+) -> np.ndarray:
+    """Minus the distance between a video's brightness (z against typical footage, times
+    `reach`) and each track's lightness."""
     mean, sd = VIDEO_NORMS["brightness"]
     light = float(np.clip((brightness - mean) / sd, -3.0, 3.0))
-    return -np.abs(lightness - LIGHTNESS_REACH * light)
+    return -np.abs(lightness - reach * light)
 
 
 def track_affect(pool: TrackPool) -> tuple[np.ndarray, np.ndarray]:

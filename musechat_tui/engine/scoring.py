@@ -117,6 +117,7 @@ LATER_TURN = {  # the video's share stays what it was before the scene and affec
 
 
 FIRST_TURN_HUBNESS = True  # standardise the first-turn score per track (reference videos)
+MIN_FIRST_SPREAD = 0.1  # a track every reference video scores alike must not explode
 # A distance along one axis has no hubs, and standardising it per track would shrink it for
 # the tracks at the axis's ends, the very ones it is for: it is added after.
 NOT_STANDARDISED = frozenset({"video_lightness"})
@@ -190,7 +191,7 @@ class ZeroShotScorer(Scorer):
         self._video_vectors: dict[str, np.ndarray] = {}  # music query -> vector
         self._scene: SceneReader | None = None
         self._scene_words: dict[str, SceneWords] = {}  # video path -> its words
-        self._affect: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self._axes: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._bank: tuple[str, np.ndarray] | None = None
         self._prepared: int | None = None  # id() of the pool whose statistics are current
         self._first_norms: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
@@ -228,11 +229,11 @@ class ZeroShotScorer(Scorer):
             self._video_vectors[query] = encode_query(self.text_encoder, query)
         return self._video_vectors[query]
 
-    def track_affect(self, pool: TrackPool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def track_axes(self, pool: TrackPool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(valence, arousal, lightness) of every track, once per pool."""
-        if self._affect is None or self._affect[0] != id(pool):
-            self._affect = (id(pool), (*track_affect(pool), track_lightness(pool)))
-        return self._affect[1]
+        if self._axes is None or self._axes[0] != id(pool):
+            self._axes = (id(pool), (*track_affect(pool), track_lightness(pool)))
+        return self._axes[1]
 
     # ------------------------------------------------------------------ components
     def pace_fit(self, video: VideoFeatures, pool: TrackPool, rows: np.ndarray) -> np.ndarray:
@@ -260,7 +261,7 @@ class ZeroShotScorer(Scorer):
     def video_parts(
         self, video: VideoFeatures, pool: TrackPool, rows: np.ndarray, w: dict[str, float]
     ) -> dict[str, tuple[float, np.ndarray]]:
-        valence, arousal, lightness = self.track_affect(pool)
+        valence, arousal, lightness = self.track_axes(pool)
         scene = self.scene_words(video, pool)
         return {
             "video_text": (w["video_text"], pool.text_sims(self.video_vector(video, pool), rows)),
@@ -299,7 +300,7 @@ class ZeroShotScorer(Scorer):
                 for v in refs
             ]
         )
-        return np.stack([totals.mean(axis=0), np.maximum(totals.std(axis=0), 0.1)])
+        return np.stack([totals.mean(axis=0), np.maximum(totals.std(axis=0), MIN_FIRST_SPREAD)])
 
     def _norms_key(self, pool: TrackPool) -> str:
         from musechat_tui import analysis
