@@ -303,7 +303,7 @@ def main() -> None:
     from musechat_tui.catalog import Catalog
 
     with Catalog.open(a.work / "catalog", readonly=True) as cat:
-        by_path = {Path(r): i for r, i in cat.db.execute("SELECT path, id FROM tracks")}
+        by_path = {Path(r): i for r, i in cat.conn.execute("SELECT path, id FROM tracks")}
         n = cat.count()
     truth = {v: by_path[music[p.music].absolute()] for v, p in zip(scenes, pairs, strict=True)}
     print(f"{len(pairs)} scenes, {n} tracks, {len(shows)} slideshows; prepared in "

@@ -402,10 +402,10 @@ def _index_todo(
 def refresh_hub_stats(catalog: Catalog, settings: Settings) -> int:
     """Recompute the hubness statistics of tracks stored against an older reference bank
     (or none): only numbers change, no track is analysed again. Returns how many."""
-    from musechat_tui.engine.text_norms import bank_id, reference_queries
+    from musechat_tui.engine.text_norms import reference_bank_id
 
     # The bank's id is known without loading the model: it loads only when work is due.
-    name = bank_id(reference_queries(), text_encoder_id(settings))
+    name = reference_bank_id(text_encoder_id(settings))
     ids, texts = catalog.stale_hub_stats(name)
     if len(ids):
         _, vectors = reference_bank(build_text_encoder(settings))

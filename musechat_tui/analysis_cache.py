@@ -2,7 +2,8 @@
 and the image encoder: the image model is not even loaded on a hit.
 
 The key is the video's content hash with everything the analysis depends on (frame rate,
-frame cap, image encoder, cache format), so a changed file or other settings miss. Entries
+frame cap, image encoder, cache format), so a changed file or other settings miss. The
+hash itself is remembered by what `stat` says of the file, so a reopen reads none of it. Entries
 are one .npz each (no pickles), written through a temp file; an unreadable entry is a miss
 and is removed. The oldest entries go beyond `MAX_ENTRIES`.
 """
@@ -21,6 +22,7 @@ import numpy as np
 
 from musechat_tui.analysis import VideoAnalysis, analyse_video
 from musechat_tui.config import Settings
+from musechat_tui.disk_cache import cached_text
 from musechat_tui.encoders import build_audio_encoder
 from musechat_tui.encoders.base import AudioEncoder, ImageEncoder, Label
 from musechat_tui.media import MediaInfo
@@ -31,6 +33,7 @@ from musechat_tui.soundtrack import SoundReading, read_soundtrack
 FORMAT = 4  # 2: colour temperature, saturation, cut rate, own sound; 3: frames planned by
 # shots; 4: the probe's reading kept (a hit opens no container)
 MAX_ENTRIES = 200
+MAX_HASHES = 1000  # remembered content hashes (a few dozen bytes each)
 N_THUMBNAILS = 6
 
 
@@ -43,10 +46,9 @@ class AnalysisCache:
         return cls(Path(data_dir) / "cache" / "video-analysis")
 
     def key(self, video: Path, settings: Settings, encoder_id: str) -> str:
-        size = regular_file_stat(video).st_size
         parts = {
             "format": FORMAT,
-            "content": content_hash(video, size),
+            "content": self.content(video),
             "fps": settings.fps,
             "max_video_frames": settings.max_video_frames,
             "plan": PLAN_VERSION,
@@ -55,6 +57,20 @@ class AnalysisCache:
             "thumbnails": N_THUMBNAILS,
         }
         return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+    def content(self, video: Path) -> str:
+        """The video's content hash, remembered by its path, device, inode, size and
+        modification and change times: hashing reads the whole file (~2 s for 1 GB), and a
+        write to the file moves its change time, which no tool can set back."""
+        st = regular_file_stat(video)
+        stamp = [os.path.abspath(video), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                 st.st_ctime_ns]  # fmt: skip
+        name = hashlib.sha1(os.fsencode("\0".join(map(str, stamp)))).hexdigest()
+        return cached_text(
+            self.folder / "hashes" / f"{name}.txt",
+            lambda: content_hash(video, st.st_size),
+            valid=lambda text: len(text) == 32,
+        )
 
     def _file(self, key: str) -> Path:
         return self.folder / f"{key}.npz"
@@ -127,9 +143,10 @@ class AnalysisCache:
         self._prune()
 
     def _prune(self) -> None:
-        entries = sorted(self.folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)
-        for old in entries[:-MAX_ENTRIES]:
-            old.unlink(missing_ok=True)
+        for pattern, keep in (("*.npz", MAX_ENTRIES), ("hashes/*.txt", MAX_HASHES)):
+            entries = sorted(self.folder.glob(pattern), key=lambda p: p.stat().st_mtime)
+            for old in entries[:-keep]:
+                old.unlink(missing_ok=True)
 
 
 def analyse_cached(

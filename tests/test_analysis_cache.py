@@ -3,6 +3,8 @@ image model; a changed file, other settings or a damaged entry are misses."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import media_factory as mf
@@ -55,6 +57,34 @@ def test_a_second_open_needs_no_image_model(tmp_path: Path, encoder: object) -> 
     changed = analyse_cached(video, settings, factory, eid)
     assert factory.calls == 3
     assert not np.array_equal(changed.embeddings, first.embeddings)
+
+
+def test_the_content_hash_is_remembered_until_the_file_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reopen reads no byte of an unchanged video; any write is a miss, even one that
+    keeps the size and sets the modification time back."""
+    import musechat_tui.analysis_cache as ac
+
+    settings = load_settings(tmp_path / "none.toml", data_dir=tmp_path / "data", threads=1)
+    video = mf.make_video(tmp_path / "clip.mp4", duration=2.0, pattern="texture")
+    reads: list[Path] = []
+    hash_file = ac.content_hash
+    monkeypatch.setattr(ac, "content_hash", lambda p, n: reads.append(p) or hash_file(p, n))
+    cache = AnalysisCache.in_data_dir(settings.data_dir)
+    first = cache.key(video, settings, "enc")
+    assert cache.key(video, settings, "enc") == first and len(reads) == 1
+    assert AnalysisCache(cache.folder).key(video, settings, "enc") == first  # a new process
+    assert len(reads) == 1
+
+    before = video.stat()
+    data = bytearray(video.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size
+    time.sleep(0.05)  # past the file system's clock tick, so the change time moves
+    video.write_bytes(bytes(data))
+    os.utime(video, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert video.stat().st_size == before.st_size
+    assert cache.key(video, settings, "enc") != first and len(reads) == 2
 
 
 def test_a_damaged_entry_is_recomputed(tmp_path: Path, encoder: object) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlite_utils import Database
 
 from musechat_tui.catalog import (
     Catalog,
@@ -27,11 +28,13 @@ from musechat_tui.catalog import (
     TrackRecord,
     VectorIndex,
     repair,
+    schema,
     verify,
 )
 from musechat_tui.catalog.store import file_digest
 from musechat_tui.encoders.base import Label
 from musechat_tui.errors import MuseChatError
+from musechat_tui.sqlite_db import atomic
 
 DIM = 400
 ENC = "musicnn-msd@test"
@@ -124,17 +127,20 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> None:
     d = tmp_path / "cat"
     with Catalog.open(d, create=True) as c:
-        tables = set(c.db.table_names())
-        applied = [(m["name"], m["applied_at"]) for m in c.db["_sqlite_migrations"].rows]
-        assert c.db.journal_mode == "wal"
-        assert c.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        db = Database(c.conn)  # sqlite-utils reads what its Migrations recorded
+        tables = set(db.table_names())
+        applied = [(m["name"], m["applied_at"]) for m in db["_sqlite_migrations"].rows]
+        assert applied and [name for name, _ in applied] == schema.known_migrations()
+        assert db.journal_mode == "wal"
+        assert c.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert {"tracks", "segments", "tags", "failures", "vector_index", "track_changes"} <= tables
     assert (d / "catalog.sqlite").exists()
     for readonly in (False, True):
         with Catalog.open(d, readonly=readonly) as c:
-            again = [(m["name"], m["applied_at"]) for m in c.db["_sqlite_migrations"].rows]
+            db = Database(c.conn)
+            again = [(m["name"], m["applied_at"]) for m in db["_sqlite_migrations"].rows]
             assert again == applied
-            cols = {col.name for col in c.db["tracks"].columns}
+            cols = {col.name for col in db["tracks"].columns}
             assert {"bpm", "energy", "energy_curve", "embedding", "encoder", "window_start"} <= cols
 
 
@@ -161,9 +167,9 @@ def test_put_roundtrip_and_replace_never_duplicates(cat: Catalog, rng) -> None:
     assert new_id != ids[1] and cat.count() == 3
     assert cat.get_track(ids[1]) is None
     assert cat.fingerprints()[recs[1].path][2] == "changed"
-    n_segs = cat.db.execute("SELECT COUNT(*) FROM segments WHERE track_id = ?", [ids[1]])
+    n_segs = cat.conn.execute("SELECT COUNT(*) FROM segments WHERE track_id = ?", [ids[1]])
     assert n_segs.fetchone()[0] == 0
-    assert cat.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == 3 + 3 + 2
+    assert cat.conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == 3 + 3 + 2
     # The same path twice in one batch: the last one wins, still one row.
     a, b = record("/music/dup.mp3", unit(rng, 1)[0]), record("/music/dup.mp3", unit(rng, 1)[0])
     cat.put_tracks([a, b])
@@ -252,8 +258,8 @@ def test_failed_batch_leaves_nothing_half_written(cat: Catalog, rng) -> None:
     # The delete of the replaced row and the inserts before the error are all rolled back.
     assert cat.count() == 2
     assert cat.track_ids_where("1") == old_ids
-    assert cat.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == 6
-    assert cat.db.execute("SELECT COUNT(*) FROM tags").fetchone()[0] == 6
+    assert cat.conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == 6
+    assert cat.conn.execute("SELECT COUNT(*) FROM tags").fetchone()[0] == 6
     assert cat.change_seq() == seq and replacement.id is None
     assert cat.check_integrity() == []
 
@@ -265,13 +271,13 @@ def test_readonly_refuses_writes(cat: Catalog, rng) -> None:
         with pytest.raises(CatalogError, match="read-only"):
             ro.put_tracks(records(rng, 1, prefix="x"))
         with pytest.raises(sqlite3.OperationalError):  # even raw SQL: mode=ro
-            ro.db.execute("DELETE FROM tracks")
+            ro.conn.execute("DELETE FROM tracks")
 
 
 def test_reader_sees_committed_data_while_writer_holds_a_transaction(cat: Catalog, rng) -> None:
     cat.put_tracks(records(rng, 2))
     with Catalog.open(cat.directory, readonly=True) as reader:
-        with cat.db.atomic():
+        with atomic(cat.conn):
             cat.put_tracks(records(rng, 3, prefix="w"))  # a savepoint in the open transaction
             assert cat.count() == 5
             assert reader.count() == 2  # WAL: not blocked, sees the last commit
@@ -374,7 +380,7 @@ def test_sigkill_mid_write_leaves_whole_batches(tmp_path: Path) -> None:
         n = c.count()
         assert n >= 60 and n % 20 == 0  # only whole batches
         assert len(c.fingerprints()) == n
-        assert c.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == n
+        assert c.conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == n
         assert c.check_integrity() == []
         index, status = VectorIndex.open_for(c)
         assert len(index) == n and "rebuilt" in status
@@ -570,8 +576,8 @@ def test_verify_and_repair(cat: Catalog, rng) -> None:
     assert repair(cat).startswith("rebuilt (rebuild requested): 80 tracks")
     assert verify(cat) == []
     # A forged row (checksum of other vectors) is caught by the deep check.
-    cat.db.execute("UPDATE vector_index SET checksum = 'x'")
-    cat.db.conn.commit()
+    cat.conn.execute("UPDATE vector_index SET checksum = 'x'")
+    cat.conn.commit()
     assert any("checksum" in p for p in verify(cat))
     repair(cat)
     assert verify(cat) == []

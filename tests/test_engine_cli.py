@@ -151,7 +151,9 @@ def test_a_first_turn_imports_neither_torch_nor_transformers(world: dict[str, Pa
     """Importing torch and transformers costs more than the first answer may take: the
     first turn, cold and reopened, runs on ONNX Runtime alone (the models were exported
     by the fixtures' runs already). The reopen (analysis, video query and first-turn norms
-    cached) loads no model and opens no container: neither ONNX Runtime nor PyAV."""
+    cached) loads no model and opens no container: neither ONNX Runtime nor PyAV; nor
+    sqlite-utils, which only a pending schema step needs (the first run makes the sessions
+    file)."""
     import subprocess
     import sys
 
@@ -161,7 +163,7 @@ def test_a_first_turn_imports_neither_torch_nor_transformers(world: dict[str, Pa
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
         "print('HEAVY', sorted(loaded & {'torch', 'transformers'}), file=sys.stderr)\n"
-        "print('MODELS', sorted(loaded & {'onnxruntime', 'av'}), file=sys.stderr)\n"
+        "print('MODELS', sorted(loaded & {'onnxruntime', 'av', 'sqlite_utils'}), file=sys.stderr)\n"
     )
     data = world["root"] / "torch-free-data"
     for reopen in (False, True):  # the first open, then the reopen from the analysis cache

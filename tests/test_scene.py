@@ -155,6 +155,23 @@ def test_hub_stats_tame_a_generic_description(text_encoder) -> None:
     assert zeros[0][0] == 0 and zeros[1][0] == 1
 
 
+def test_the_bank_id_is_kept_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reopen learns the reference bank's id without writing its ~400 queries again."""
+    import musechat_tui.engine.text_norms as tn
+
+    monkeypatch.setattr(tn, "user_cache_dir", lambda: tmp_path)
+    queries = tn.reference_queries()
+    written: list[int] = []
+    monkeypatch.setattr(tn, "reference_queries", lambda: written.append(1) or queries)
+    expected = tn.bank_id(queries, "enc")
+    assert tn.reference_bank_id("enc") == expected and len(written) == 1
+    assert tn.reference_bank_id("enc") == expected and len(written) == 1  # from disk
+    assert tn.reference_bank_id("other") == tn.bank_id(queries, "other") != expected
+    for memo in tmp_path.glob("text-vectors/bank-id-*.txt"):
+        memo.write_text("damaged")
+    assert tn.reference_bank_id("enc") == expected and len(written) == 3  # written again
+
+
 # ---------------------------------------------------------------------- the video's own sound
 def test_the_soundtrack_is_read(tmp_path: Path) -> None:
     from musechat_tui.config import load_settings

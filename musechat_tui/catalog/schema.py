@@ -1,5 +1,5 @@
-"""Catalog schema as numbered sqlite-utils migrations (applied in order, each in its own
-transaction, recorded in `_sqlite_migrations`, so reopening is a no-op).
+"""Catalog schema as numbered steps, `STEPS` (applied in order by sqlite_db.migrate, each in
+its own transaction, recorded in `_sqlite_migrations`, so reopening is a no-op).
 
 Tables
 - tracks: one row per indexed file. `id` is AUTOINCREMENT so an id is never reused: a
@@ -22,17 +22,20 @@ Blobs are little-endian float32 (numpy's native order on every supported platfor
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
+from typing import TYPE_CHECKING
+
+from musechat_tui.sqlite_db import Step
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 MIGRATION_SET = "musechat_catalog"
-migrations = Migrations(MIGRATION_SET)
 
 # PRAGMAs set on every connection (journal_mode is persistent and set by writers only).
 BUSY_TIMEOUT_MS = 10_000
 MMAP_SIZE = 1 << 30
 
 
-@migrations()
 def m001_initial(db: Database) -> None:
     # Raw DDL: sqlite-utils' create() cannot express AUTOINCREMENT or ON DELETE CASCADE.
     db.execute(
@@ -149,11 +152,6 @@ def m001_initial(db: Database) -> None:
     )
 
 
-def known_migrations() -> list[str]:
-    return [m.name for m in migrations._migrations]
-
-
-@migrations()
 def m002_track_text(db: Database) -> None:
     # The zero-shot text bridge: each track's description in words (tags, tempo, loudness,
     # metadata) and its sentence vector, so text search needs no model run per track.
@@ -161,7 +159,6 @@ def m002_track_text(db: Database) -> None:
     db.execute("ALTER TABLE tracks ADD COLUMN text_embedding BLOB")
 
 
-@migrations()
 def m003_track_character(db: Database) -> None:
     """The track's key, mode, timbre brightness and onset rate (music_character), the
     version of that analysis, and its description vector's hubness statistics: the mean
@@ -179,8 +176,15 @@ def m003_track_character(db: Database) -> None:
         db.execute(f"ALTER TABLE tracks ADD COLUMN {column}")
 
 
-@migrations()
 def m004_tempo_version(db: Database) -> None:
     """Which tempo estimator measured the track's bpm (analysis.TEMPO_VERSION): tracks
     measured by an older one are re-analysed on the next index run."""
     db.execute("ALTER TABLE tracks ADD COLUMN tempo_version INTEGER")
+
+
+# The schema's history, oldest first: a change is a new step at the end, never an edit.
+STEPS: tuple[Step, ...] = (m001_initial, m002_track_text, m003_track_character, m004_tempo_version)
+
+
+def known_migrations() -> list[str]:
+    return [step.__name__ for step in STEPS]

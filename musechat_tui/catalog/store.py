@@ -3,7 +3,7 @@
 Folder layout: `catalog.sqlite` (+ its WAL files), `tracks.hnsw` (the derived vector index,
 see vector_index.py) and `catalog.lock` (the writer lock, see lock.py).
 
-Writes go in batches, each batch in ONE transaction (`db.atomic()`): a crash at any moment
+Writes go in batches, each batch in ONE transaction (`sqlite_db.atomic`): a crash at any moment
 leaves every batch either fully in or fully out. A file that changed is replaced by
 delete + insert, so it gets a new id (ids are AUTOINCREMENT and never reused): the vector
 stored under an id never changes, which is what lets the HNSW index be updated
@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlite_utils import Database
 
 from musechat_tui.catalog import schema
 from musechat_tui.catalog.lock import CatalogLock
 from musechat_tui.encoders.base import Label
 from musechat_tui.errors import MuseChatError
+from musechat_tui.sqlite_db import applied_steps, atomic, enable_wal, migrate
 from musechat_tui.sqltext import TEXT_PARAM, read_text, sql_text
 
 DB_FILE = "catalog.sqlite"
@@ -203,10 +203,10 @@ class Catalog:
     """A catalog folder. Open with `Catalog.open(...)`; use as a context manager."""
 
     def __init__(
-        self, directory: Path, db: Database, readonly: bool, lock: CatalogLock | None
+        self, directory: Path, conn: sqlite3.Connection, readonly: bool, lock: CatalogLock | None
     ) -> None:
         self.directory = directory
-        self.db = db
+        self.conn = conn
         self.readonly = readonly
         self._lock = lock
         self._mutex = threading.RLock()
@@ -253,20 +253,20 @@ class Catalog:
             holder = CatalogLock(directory)
             holder.acquire()
         try:
-            db = cls._connect(db_path, readonly)
+            conn = cls._connect(db_path, readonly)
             try:
-                cls._prepare(db, db_path, readonly)
+                cls._prepare(conn, db_path, readonly)
             except BaseException:
-                db.close()
+                conn.close()
                 raise
         except BaseException:
             if holder is not None:
                 holder.release()
             raise
-        return cls(directory, db, readonly, holder)
+        return cls(directory, conn, readonly, holder)
 
     @staticmethod
-    def _connect(db_path: Path, readonly: bool) -> Database:
+    def _connect(db_path: Path, readonly: bool) -> sqlite3.Connection:
         timeout = schema.BUSY_TIMEOUT_MS / 1000
         if readonly:
             conn = sqlite3.connect(
@@ -275,25 +275,24 @@ class Catalog:
         else:
             conn = sqlite3.connect(str(db_path), timeout=timeout, check_same_thread=False)
         conn.text_factory = read_text
-        db = Database(conn, execute_plugins=False)
-        db.execute(f"PRAGMA busy_timeout = {schema.BUSY_TIMEOUT_MS}")
-        db.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {schema.BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
         # Reads of vectors (exact filtered search, index builds) via mmap: ~1.5x faster
         # than read() syscalls; address space only, not memory.
-        db.execute(f"PRAGMA mmap_size = {schema.MMAP_SIZE}")
-        return db
+        conn.execute(f"PRAGMA mmap_size = {schema.MMAP_SIZE}")
+        return conn
 
     @staticmethod
-    def _prepare(db: Database, db_path: Path, readonly: bool) -> None:
+    def _prepare(conn: sqlite3.Connection, db_path: Path, readonly: bool) -> None:
         try:
             if not readonly:
-                db.enable_wal()
+                enable_wal(conn)
                 # FULL: a committed batch survives a power cut, not just a process crash.
-                db.execute("PRAGMA synchronous = FULL")
-                schema.migrations.apply(db)
-            applied = {m.name for m in schema.migrations.applied(db)}
+                conn.execute("PRAGMA synchronous = FULL")
+                migrate(conn, schema.MIGRATION_SET, schema.STEPS)
+            applied = set(applied_steps(conn, schema.MIGRATION_SET))
             if db_path.stat().st_size <= QUICK_CHECK_MAX_BYTES:
-                found = [r[0] for r in db.execute("PRAGMA quick_check(5)")]
+                found = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
                 if found != ["ok"]:
                     lines = [x for r in found for x in r.splitlines() if not x.startswith("***")]
                     more = f", and {len(lines) - 1} more" if len(lines) > 1 else ""
@@ -321,7 +320,7 @@ class Catalog:
     def close(self) -> None:
         with self._mutex:
             with contextlib.suppress(sqlite3.Error):
-                self.db.close()
+                self.conn.close()
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -351,22 +350,22 @@ class Catalog:
     def snapshot(self) -> Iterator[Catalog]:
         """A read transaction: every query inside sees the same committed state."""
         with self._mutex:
-            if self.db.conn.in_transaction:
+            if self.conn.in_transaction:
                 yield self
                 return
-            self.db.conn.execute("BEGIN")
+            self.conn.execute("BEGIN")
             self._in_snapshot = True
             try:
                 yield self
             finally:
                 self._in_snapshot = False
-                self.db.conn.execute("ROLLBACK")
+                self.conn.execute("ROLLBACK")
 
     # ------------------------------------------------------------------ embedding space
     @_locked
     def space(self) -> tuple[str, int] | None:
         """(encoder id, dim) of the stored embeddings, or None for an empty catalog."""
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT encoder, length(embedding) / 4 FROM tracks ORDER BY id LIMIT 1"
         ).fetchone()
         return (row[0], int(row[1])) if row else None
@@ -426,7 +425,7 @@ class Catalog:
         # The catalog's space, ignoring the rows this batch replaces (so re-indexing the
         # only track of a catalog with a new encoder is still refused unless all go).
         self._batch_paths(replaced)
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT encoder, length(embedding) / 4 FROM tracks "
             "WHERE path NOT IN (SELECT path FROM temp.batch_paths) LIMIT 1"
         ).fetchone()
@@ -452,9 +451,9 @@ class Catalog:
             return []
         now = utc_now()
         ids: list[int] = []
-        with self.db.atomic():
+        with atomic(self.conn):
             self._check_space(recs, {r.path for r in recs})  # fills temp.batch_paths
-            conn = self.db.conn
+            conn = self.conn
             conn.execute("DELETE FROM tracks WHERE path IN (SELECT path FROM temp.batch_paths)")
             conn.execute("DELETE FROM failures WHERE path IN (SELECT path FROM temp.batch_paths)")
             segments: list[tuple[int, int, float, bytes]] = []
@@ -525,19 +524,19 @@ class Catalog:
     def remove_paths(self, paths: Iterable[str]) -> int:
         """Drop the tracks (and failures) of files that are gone; returns tracks removed."""
         self._require_writable()
-        with self.db.atomic():
+        with atomic(self.conn):
             self._batch_paths(paths)
-            n = self.db.conn.execute(
+            n = self.conn.execute(
                 "DELETE FROM tracks WHERE path IN (SELECT path FROM temp.batch_paths)"
             ).rowcount
-            self.db.conn.execute(
+            self.conn.execute(
                 "DELETE FROM failures WHERE path IN (SELECT path FROM temp.batch_paths)"
             )
         return n
 
     def _batch_paths(self, paths: Iterable[str]) -> None:
         """Fill temp.batch_paths with `paths` (exact bytes), for set queries on paths."""
-        conn = self.db.conn
+        conn = self.conn
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS batch_paths (path TEXT PRIMARY KEY)")
         conn.execute("DELETE FROM temp.batch_paths")
         conn.executemany(
@@ -560,8 +559,8 @@ class Catalog:
         rows = [(str(p), str(reason), s, m, utc_now()) for p, reason, s, m in failures]
         if not rows:
             return
-        with self.db.atomic():
-            self.db.conn.executemany(
+        with atomic(self.conn):
+            self.conn.executemany(
                 "INSERT INTO failures (path, reason, size, mtime, at) "
                 f"VALUES ({TEXT_PARAM}, {TEXT_PARAM}, ?, ?, ?) "
                 "ON CONFLICT(path) DO UPDATE SET reason=excluded.reason, size=excluded.size, "
@@ -570,7 +569,7 @@ class Catalog:
             )
             if drop_tracks:
                 self._batch_paths(r[0] for r in rows)
-                self.db.conn.execute(
+                self.conn.execute(
                     "DELETE FROM tracks WHERE path IN (SELECT path FROM temp.batch_paths)"
                 )
 
@@ -578,9 +577,9 @@ class Catalog:
     def clear(self) -> None:
         """Empty the catalog (for `index --rebuild`) in one transaction; removes the index."""
         self._require_writable()
-        with self.db.atomic():
+        with atomic(self.conn):
             for table in ("tracks", "failures", "vector_index", "track_changes"):
-                self.db.conn.execute(f"DELETE FROM {table}")
+                self.conn.execute(f"DELETE FROM {table}")
         with contextlib.suppress(FileNotFoundError):
             self.index_path.unlink()
 
@@ -588,18 +587,18 @@ class Catalog:
     @_locked
     def fingerprints(self) -> dict[str, tuple[int, float, str]]:
         """path -> (size, mtime, content_hash) of every indexed file (incremental skip)."""
-        rows = self.db.execute("SELECT path, size, mtime, content_hash FROM tracks")
+        rows = self.conn.execute("SELECT path, size, mtime, content_hash FROM tracks")
         return {p: (int(s), float(m), h) for p, s, m, h in rows}
 
     @_locked
     def failures(self) -> list[dict[str, Any]]:
-        cur = self.db.execute("SELECT path, reason, size, mtime, at FROM failures ORDER BY path")
+        cur = self.conn.execute("SELECT path, reason, size, mtime, at FROM failures ORDER BY path")
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur]
 
     @_locked
     def count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM tracks").fetchone()[0])
+        return int(self.conn.execute("SELECT COUNT(*) FROM tracks").fetchone()[0])
 
     def require_tracks(self) -> int:
         """The number of tracks; CatalogEmptyError when there are none (every command that
@@ -612,7 +611,7 @@ class Catalog:
     @_locked
     def ids(self) -> np.ndarray:
         """All track ids, ascending (int64)."""
-        rows = self.db.execute("SELECT id FROM tracks ORDER BY id").fetchall()
+        rows = self.conn.execute("SELECT id FROM tracks ORDER BY id").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     _TRACK_COLS = (
@@ -631,7 +630,7 @@ class Catalog:
         arg = _json_ids(id_list)
         by_id: dict[int, TrackRecord] = {}
         with self.snapshot():
-            for row in self.db.execute(
+            for row in self.conn.execute(
                 f"SELECT {self._TRACK_COLS} FROM tracks "
                 "WHERE id IN (SELECT value FROM json_each(?))",
                 [arg],
@@ -668,7 +667,7 @@ class Catalog:
                     text_hub_bank=bank,
                     tempo_version=tempo_v,
                 )
-            for tid, vocab, tag, prob in self.db.execute(
+            for tid, vocab, tag, prob in self.conn.execute(
                 "SELECT track_id, vocab, tag, prob FROM tags "
                 "WHERE track_id IN (SELECT value FROM json_each(?)) "
                 "ORDER BY track_id, vocab, rank",
@@ -677,7 +676,7 @@ class Catalog:
                 by_id[tid].tags.setdefault(vocab, []).append(Label(tag, prob))
             if segments:
                 segs: dict[int, list[tuple[float, bytes]]] = {}
-                for tid, start, emb in self.db.execute(
+                for tid, start, emb in self.conn.execute(
                     "SELECT track_id, start, embedding FROM segments "
                     "WHERE track_id IN (SELECT value FROM json_each(?)) ORDER BY track_id, idx",
                     [arg],
@@ -715,7 +714,7 @@ class Catalog:
         unknown = set(names) - set(self.NUMERIC_COLUMNS)
         if unknown:
             raise ValueError(f"not a numeric track column: {', '.join(sorted(unknown))}")
-        rows = self.db.execute(f"SELECT {', '.join(names)} FROM tracks ORDER BY id").fetchall()
+        rows = self.conn.execute(f"SELECT {', '.join(names)} FROM tracks ORDER BY id").fetchall()
         table = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
         return {n: table[:, i].astype(np.float32) for i, n in enumerate(names)}
 
@@ -727,20 +726,20 @@ class Catalog:
         unknown = set(names) - set(self.TEXT_COLUMNS)
         if unknown:
             raise ValueError(f"not a text track column: {', '.join(sorted(unknown))}")
-        rows = self.db.execute(f"SELECT {', '.join(names)} FROM tracks ORDER BY id").fetchall()
+        rows = self.conn.execute(f"SELECT {', '.join(names)} FROM tracks ORDER BY id").fetchall()
         return {n: [r[i] for r in rows] for i, n in enumerate(names)}
 
     @_locked
     def tag_rows(self) -> list[tuple[int, str, str, float, int]]:
         """Every stored tag as (track id, vocab, tag, prob, rank), in track id order."""
-        return self.db.execute(
+        return self.conn.execute(
             "SELECT track_id, vocab, tag, prob, rank FROM tags ORDER BY track_id"
         ).fetchall()
 
     @_locked
     def stale_hub_stats(self, bank: str) -> tuple[np.ndarray, np.ndarray]:
         """(ids, description vectors) of the tracks whose statistics are not against `bank`."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT id, text_embedding FROM tracks WHERE text_embedding IS NOT NULL"
             " AND (text_hub_bank IS NULL OR text_hub_bank != ?) ORDER BY id",
             [bank],
@@ -754,8 +753,8 @@ class Catalog:
     ) -> None:
         """Store recomputed hubness statistics (no re-analysis: only the numbers change)."""
         self._require_writable()
-        with self.db.atomic():
-            self.db.conn.executemany(
+        with atomic(self.conn):
+            self.conn.executemany(
                 "UPDATE tracks SET text_hub_mean = ?, text_hub_std = ?, text_hub_bank = ?"
                 " WHERE id = ?",
                 [
@@ -768,7 +767,7 @@ class Catalog:
     def paths_analysed_before(self, character_version: int, tempo_version: int) -> set[str]:
         """Files analysed before these music_character and tempo estimator versions (to be
         re-analysed)."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT path FROM tracks WHERE character_version IS NULL OR character_version < ?"
             " OR tempo_version IS NULL OR tempo_version < ?",
             [character_version, tempo_version],
@@ -780,7 +779,7 @@ class Catalog:
         """Ids of tracks matching an SQL condition on `tracks` (code-built, never user text),
         e.g. `track_ids_where("bpm BETWEEN ? AND ?", [90, 110])`; tag presence:
         `"id IN (SELECT track_id FROM tags WHERE vocab = ? AND tag = ?)"`."""
-        rows = self.db.execute(f"SELECT id FROM tracks WHERE {where} ORDER BY id", params)
+        rows = self.conn.execute(f"SELECT id FROM tracks WHERE {where} ORDER BY id", params)
         return [r[0] for r in rows]
 
     def track_ids_with_tag(
@@ -801,9 +800,9 @@ class Catalog:
         (all tracks, or only `ids`). Run inside `snapshot()` for a consistent view."""
         with self._mutex:
             if ids is None:
-                cur = self.db.execute("SELECT id, embedding FROM tracks ORDER BY id")
+                cur = self.conn.execute("SELECT id, embedding FROM tracks ORDER BY id")
             else:
-                cur = self.db.execute(
+                cur = self.conn.execute(
                     "SELECT id, embedding FROM tracks "
                     "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
                     [_json_ids(ids)],
@@ -816,7 +815,7 @@ class Catalog:
     @_locked
     def text_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids int64 (n,), description vectors float32 (n, d)) of the tracks that have one."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT id, text_embedding FROM tracks WHERE text_embedding IS NOT NULL ORDER BY id"
         ).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -838,7 +837,7 @@ class Catalog:
     @_locked
     def change_seq(self) -> int:
         """Sequence number of the latest change to `tracks` (0 when none ever)."""
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT seq FROM sqlite_sequence WHERE name = 'track_changes'"
         ).fetchone()
         return int(row[0]) if row else 0
@@ -848,13 +847,13 @@ class Catalog:
         """Ids touched after change `seq`, split into (present now, gone now)."""
         touched = [
             r[0]
-            for r in self.db.execute(
+            for r in self.conn.execute(
                 "SELECT DISTINCT track_id FROM track_changes WHERE seq > ?", [seq]
             )
         ]
         present = {
             r[0]
-            for r in self.db.execute(
+            for r in self.conn.execute(
                 "SELECT id FROM tracks WHERE id IN (SELECT value FROM json_each(?))",
                 [_json_ids(touched)],
             )
@@ -864,7 +863,7 @@ class Catalog:
 
     @_locked
     def index_row(self) -> dict[str, Any] | None:
-        cur = self.db.execute("SELECT * FROM vector_index WHERE id = 1")
+        cur = self.conn.execute("SELECT * FROM vector_index WHERE id = 1")
         row = cur.fetchone()
         return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
@@ -875,18 +874,18 @@ class Catalog:
         values = {**row, "id": 1}
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        with self.db.atomic():
-            self.db.conn.execute(
+        with atomic(self.conn):
+            self.conn.execute(
                 f"INSERT OR REPLACE INTO vector_index ({cols}) VALUES ({marks})",
                 list(values.values()),
             )
-            self.db.conn.execute("DELETE FROM track_changes WHERE seq <= ?", [row["change_seq"]])
+            self.conn.execute("DELETE FROM track_changes WHERE seq <= ?", [row["change_seq"]])
 
     @_locked
     def clear_index_row(self) -> None:
         self._require_writable()
-        with self.db.atomic():
-            self.db.conn.execute("DELETE FROM vector_index")
+        with atomic(self.conn):
+            self.conn.execute("DELETE FROM vector_index")
 
     # ------------------------------------------------------------------ reports
     @_locked
@@ -897,7 +896,7 @@ class Catalog:
         if row is None:
             return {"state": "empty" if n == 0 else "not built"}
         pending = int(
-            self.db.execute(
+            self.conn.execute(
                 "SELECT COUNT(*) FROM track_changes WHERE seq > ?", [row["change_seq"]]
             ).fetchone()[0]
         )
@@ -933,7 +932,7 @@ class Catalog:
     def tag_histogram(self, top: int = 20) -> dict[str, list[dict[str, Any]]]:
         """vocab -> the `top` most frequent tags with their track counts."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for vocab, tag, n in self.db.execute(
+        for vocab, tag, n in self.conn.execute(
             "SELECT vocab, tag, COUNT(*) AS n FROM tags GROUP BY vocab, tag "
             "ORDER BY vocab, n DESC, tag"
         ):
@@ -947,33 +946,33 @@ class Catalog:
         """A JSON-ready summary for `musechat-builder info`."""
         with self.snapshot():
             space = self.space()
-            tracks, total, segs = self.db.execute(
+            tracks, total, segs = self.conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(duration), 0), "
                 "(SELECT COUNT(*) FROM segments) FROM tracks"
             ).fetchone()
             return {
                 "catalog": str(self.directory),
                 "tracks": int(tracks),
-                "failures": int(self.db.execute("SELECT COUNT(*) FROM failures").fetchone()[0]),
+                "failures": int(self.conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0]),
                 "segments": int(segs),
                 "dim": space[1] if space else None,
                 "encoder": space[0] if space else None,
                 "total_duration_s": float(total),
                 "index": self.index_state(),
                 "tags": self.tag_histogram(top_tags),
-                "schema": [m.name for m in schema.migrations.applied(self.db)],
+                "schema": applied_steps(self.conn, schema.MIGRATION_SET),
             }
 
     @_locked
     def check_integrity(self) -> list[str]:
         """SQLite-level problems (empty list: healthy)."""
         problems: list[str] = []
-        res = [r[0] for r in self.db.execute("PRAGMA integrity_check")]
+        res = [r[0] for r in self.conn.execute("PRAGMA integrity_check")]
         if res != ["ok"]:
             problems += [f"sqlite integrity: {r}" for r in res]
-        for table, rowid, parent, _ in self.db.execute("PRAGMA foreign_key_check"):
+        for table, rowid, parent, _ in self.conn.execute("PRAGMA foreign_key_check"):
             problems.append(f"{table} row {rowid} points to a missing {parent} row")
-        spaces = self.db.execute(
+        spaces = self.conn.execute(
             "SELECT encoder, length(embedding) / 4, COUNT(*) FROM tracks "
             "GROUP BY encoder, length(embedding)"
         ).fetchall()
@@ -982,7 +981,7 @@ class Catalog:
                 "tracks from several embedding spaces: "
                 + ", ".join(f"{e} dim {d} ({n} tracks)" for e, d, n in spaces)
             )
-        bad_segs = self.db.execute(
+        bad_segs = self.conn.execute(
             "SELECT COUNT(*) FROM segments s JOIN tracks t ON t.id = s.track_id "
             "WHERE length(s.embedding) != length(t.embedding)"
         ).fetchone()[0]

@@ -36,6 +36,7 @@ from musechat_tui.engine.constraints.duration import DurationRequest
 from musechat_tui.engine.constraints.tempo import TempoRequest
 from musechat_tui.engine.constraints.words import cut
 from musechat_tui.engine.vocabulary import CONCEPTS
+from musechat_tui.lazy_regex import lazy_pattern
 
 if TYPE_CHECKING:
     from musechat_tui.engine.word_map import WordMap
@@ -127,20 +128,20 @@ _ORDINALS = {
     "last": -1,
 }
 
-_RESET = re.compile(
+_RESET = lazy_pattern(
     r"\b(start (?:over|again|from scratch|afresh)|reset(?: everything)?|from scratch|"
     r"forget (?:it|that|everything|the filters))\b"
 )
-_DIFFERENT = re.compile(
+_DIFFERENT = lazy_pattern(
     r"\b(?:(?:something|anything) (?:completely |totally |very |quite |really )?"
     r"(?:different|else)|change it up|nothing like (?:this|that|it))\b"
 )
-_RESTORE_ALL = re.compile(
+_RESTORE_ALL = lazy_pattern(
     r"\b(?:bring back|show|restore|include) (?:the |all )*(?:(?:rejected|removed|dropped)"
     r"(?: ones| tracks)?|(?:ones|tracks) (?:i |we )?(?:rejected|removed|dropped))"
 )
 
-_REF = re.compile(
+_REF = lazy_pattern(
     r"(?:#\s*(\d+)|\b(?:number|no\.|option|nr\.?)\s*(\d+)\b|"
     r"\b(?:the\s+)?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)"
     r"(?:\s+(?:one|track|song|piece|pick|suggestion))?\b|\bthe\s+(\d+)(?:st|nd|rd|th)\s+"
@@ -151,17 +152,17 @@ _VERDICT = (
     r"^(?:\s*(?:&|,)\s*(?:#\s*\d+|number \d+))*\s*(?:is|was|are|were|sounds?|felt|feels?|"
     r"seems?)\s+(?:both\s+|all\s+|just\s+|really\s+|a bit\s+)?"
 )
-_REF_BAD_AFTER = re.compile(
+_REF_BAD_AFTER = lazy_pattern(
     _VERDICT + r"(?:bad|awful|terrible|boring|wrong|annoying|off|meh|cheesy|rubbish|"
     r"not (?:it|good|right|great|for me)|no good|too \w+)"
 )
-_REF_GOOD_AFTER = re.compile(
+_REF_GOOD_AFTER = lazy_pattern(
     _VERDICT + r"(?:great|perfect|good|nice|lovely|excellent|amazing|brilliant|spot on|"
     r"a keeper|my fav(?:ou?rite)?|the one)"
 )
-_REF_PAIR = re.compile(r"(#\s*\d+|number \d+)\s+and\s+(?=#\s*\d+|number \d+)")
-_RESTORE_CUE = re.compile(r"\b(?:bring back|restore|undo|un-?reject|again|back)\b")
-_ACCEPT_CUE = re.compile(r"\b(?:love|perfect|great|keep|accept|take)\b")
+_REF_PAIR = lazy_pattern(r"(#\s*\d+|number \d+)\s+and\s+(?=#\s*\d+|number \d+)")
+_RESTORE_CUE = lazy_pattern(r"\b(?:bring back|restore|undo|un-?reject|again|back)\b")
+_ACCEPT_CUE = lazy_pattern(r"\b(?:love|perfect|great|keep|accept|take)\b")
 
 # Polarity cues. Longest first; order inside the tuple matters for the regex alternation.
 _EXCLUDE_CUES = (
@@ -231,22 +232,22 @@ def _alternation(words: tuple[str, ...]) -> str:
     return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
 
 
-_CUE = re.compile(
+_CUE = lazy_pattern(
     rf"\b(?:(?P<less>{_alternation(_LESS_CUES)})|(?P<exclude>{_alternation(_EXCLUDE_CUES)})|"
     rf"(?P<more>{_alternation(_MORE_CUES)})|(?P<want>{_alternation(_WANT_CUES)}))\b"
 )
-_LIKE = re.compile(rf"\b(?:{_alternation(_LIKE_CUES)})\s*$")
-_ONLY = re.compile(rf"\b(?:{_alternation(_ONLY_CUES)})\s*$")
-_FREE = re.compile(r"\b([a-z]+?)(?:[- ]free|-?less)\b")  # "drum-free", "drumless", "vocal-less"
+_LIKE = lazy_pattern(rf"\b(?:{_alternation(_LIKE_CUES)})\s*$")
+_ONLY = lazy_pattern(rf"\b(?:{_alternation(_ONLY_CUES)})\s*$")
+_FREE = lazy_pattern(r"\b([a-z]+?)(?:[- ]free|-?less)\b")  # "drum-free", "drumless", "vocal-less"
 
 _CONCEPT_WORDS: list[tuple[str, str]] = sorted(
     ((w, c.name) for c in CONCEPTS for w in c.words), key=lambda x: -len(x[0])
 )
-_CONCEPT_RE = re.compile(r"\b(" + "|".join(re.escape(w) for w, _ in _CONCEPT_WORDS) + r")\b")
+_CONCEPT_RE = lazy_pattern(r"\b(" + "|".join(re.escape(w) for w, _ in _CONCEPT_WORDS) + r")\b")
 _WORD_TO_CONCEPT = dict(_CONCEPT_WORDS)
 
-_CLAUSE_SPLIT = re.compile(r"[,;.!?]+|\s+(?:but|though|however|whereas|while|and|also|then)\s+")
-_FILLER = re.compile(
+_CLAUSE_SPLIT = lazy_pattern(r"[,;.!?]+|\s+(?:but|though|however|whereas|while|and|also|then)\s+")
+_FILLER = lazy_pattern(
     r"\b(?:please|pls|can|could|would|you|i|i'd|i'm|me|my|give|find|show|play|want|wanna|"
     r"need|something|some|anything|a|an|the|one|track|tracks|song|songs|music|piece|more|"
     r"like|this|that|it|is|with|and|but|maybe|bit|little|kind|of|sort|try|let's|lets|"
@@ -411,9 +412,9 @@ def parse_request(
     return req
 
 
-_CONTENT = re.compile(r"[a-z][a-z-]{2,}")  # a word of three letters or more ("lo-fi")
+_CONTENT = lazy_pattern(r"[a-z][a-z-]{2,}")  # a word of three letters or more ("lo-fi")
 # Words of talk, never open words ("ok thanks", "hmm, not sure yet", "#3 is my favourite").
-_CHAT = re.compile(
+_CHAT = lazy_pattern(
     r"(?:'(?:s|m|ll|d|re|ve)\b)|\b(?:thanks?|thx|cheers|hmm+|um+|uh+|er+m?|sure|yet|think|"
     r"about|tbh|kinda|sorta|pretty|quite|actually|honestly|absolutely|definitely|totally|"
     r"yeah|yes|yep|nope|needs?|has|have|had|few|everything|stuff|things?|style|sounds?|"
@@ -431,7 +432,7 @@ def _plain(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-_PLACEHOLDER = re.compile(r"§(\d+)§+")
+_PLACEHOLDER = lazy_pattern(r"§(\d+)§+")
 
 
 def _protect_names(t: str, names: NameBook) -> tuple[str, list[tuple[str, str | int]]]:
@@ -547,7 +548,7 @@ def _read_clause(clause: str, req: Request, placed: list[tuple[str, str | int]])
     return query, cut(query, read)
 
 
-_NEAR_NEGATION = re.compile(r"\s*(?:(?:anything|something|any|stuff|music|tracks?|songs?)\s+)?")
+_NEAR_NEGATION = lazy_pattern(r"\s*(?:(?:anything|something|any|stuff|music|tracks?|songs?)\s+)?")
 
 
 def _concept_follows(events: list[tuple[int, int, str, str]], i: int) -> bool:

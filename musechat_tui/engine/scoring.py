@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from musechat_tui.config import user_cache_dir
+from musechat_tui.disk_cache import cached_array, code_key, content_key
 from musechat_tui.engine.affect import affect_fit, lightness_fit, track_affect, track_lightness
-from musechat_tui.engine.array_cache import cached_array, code_key, content_key
 from musechat_tui.engine.pool import TrackPool, row_sims
 from musechat_tui.engine.scene import SceneReader, SceneWords
 from musechat_tui.engine.text_norms import (
     encode_fixed,
     encode_query,
     reference_bank,
+    reference_bank_id,
     reference_looks,
 )
 from musechat_tui.engine.video import VideoFeatures
@@ -202,9 +203,10 @@ class ZeroShotScorer(Scorer):
         once per pool, not on every turn (checking is a pass over every track)."""
         if self._prepared == id(pool):
             return
-        if self._bank is None:
-            self._bank = reference_bank(self.text_encoder)
-        if len(pool.stale_hub_rows(self._bank[0])):
+        name = reference_bank_id(getattr(self.text_encoder, "id", "?"))
+        if len(pool.stale_hub_rows(name)):
+            if self._bank is None:
+                self._bank = reference_bank(self.text_encoder)
             pool.fill_hub_stats(*self._bank)
         self._prepared = id(pool)
 

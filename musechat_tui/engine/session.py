@@ -5,7 +5,7 @@ the recommendations, the explanation) and the user's feedback on tracks (shown,
 accepted, rejected, restored), so a chat can be listed, resumed, and later turned into
 training data (video features + anchor + words -> accepted/rejected tracks).
 
-Schema as numbered sqlite-utils migrations, like the catalog's. Every change is written
+Schema as numbered steps (sqlite_db.migrate), like the catalog's. Every change is written
 at once, one transaction per turn.
 """
 
@@ -23,23 +23,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from sqlite_utils import Database, Migrations
 
 from musechat_tui.engine.constraints import Preferences
 from musechat_tui.engine.video import VideoFeatures
 from musechat_tui.errors import MuseChatError
+from musechat_tui.sqlite_db import Step, atomic, enable_wal, migrate
 from musechat_tui.sqltext import TEXT_PARAM, read_text, sql_text
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from musechat_tui.config import Settings
 
 SESSIONS_FILE = "sessions.sqlite"
 FeedbackKind = Literal["shown", "accepted", "rejected", "restored"]
 
-migrations = Migrations("musechat_sessions")
+STEP_SET = "musechat_sessions"
 
 
-@migrations()
 def m001_initial(db: Database) -> None:
     db.execute(
         """
@@ -100,6 +101,10 @@ def m001_initial(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX idx_feedback_session ON feedback(session_id, track_id)")
+
+
+# The schema's history, oldest first: a change is a new step at the end, never an edit.
+STEPS: tuple[Step, ...] = (m001_initial,)
 
 
 class SessionError(MuseChatError):
@@ -219,13 +224,13 @@ class SessionStore:
         try:
             conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
             conn.text_factory = read_text  # video paths may be any bytes
-            self.db = Database(conn, execute_plugins=False)
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.enable_wal()
+            self.conn = conn
+            conn.execute("PRAGMA foreign_keys = ON")
+            enable_wal(conn)
             # WAL + NORMAL: a crash of the app loses nothing; a power cut at worst the last
             # turn. Saves an fsync per turn (the turn latency budget is 150 ms).
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            migrations.apply(self.db)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn, STEP_SET, STEPS)
         except sqlite3.DatabaseError as exc:
             raise SessionError(f"{path}: not a usable sessions database ({exc})") from None
 
@@ -234,7 +239,7 @@ class SessionStore:
         return cls(Path(data_dir) / SESSIONS_FILE)
 
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
 
     def __enter__(self) -> SessionStore:
         return self
@@ -244,8 +249,8 @@ class SessionStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self.db.atomic():
-            yield self.db.conn
+        with atomic(self.conn) as conn:
+            yield conn
 
     # ------------------------------------------------------------------ writes
     def create(self, video: VideoFeatures, catalog: str, scorer: str) -> Session:
@@ -341,7 +346,7 @@ class SessionStore:
 
     # ------------------------------------------------------------------ reads
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT s.id, s.created_at, s.updated_at, s.video_path, s.catalog, s.scorer, "
             "(SELECT COUNT(*) FROM turns t WHERE t.session_id = s.id), "
             "(SELECT user FROM turns t WHERE t.session_id = s.id AND user IS NOT NULL "
@@ -363,14 +368,14 @@ class SessionStore:
 
     def catalog_of(self, session_id: str) -> str | None:
         """The catalog folder the session was started on (None: no such session)."""
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT catalog FROM sessions WHERE id = ?", [self.resolve(session_id)]
         ).fetchone()
         return row[0] if row else None
 
     def load(self, session_id: str) -> Session:
         session_id = self.resolve(session_id)
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT id, created_at, video_json, video_embeddings, video_dim, catalog, scorer, "
             "preferences FROM sessions WHERE id = ?",
             [session_id],
@@ -391,12 +396,12 @@ class SessionStore:
             created_at=created,
         )
         recs: dict[int, list[Recommendation]] = {}
-        for turn, item in self.db.execute(
+        for turn, item in self.conn.execute(
             "SELECT turn, item FROM recommendations WHERE session_id = ? ORDER BY turn, rank",
             [sid],
         ):
             recs.setdefault(turn, []).append(Recommendation(**json.loads(item)))
-        for turn, user, understood, anchor, notes, expl, explainer, at in self.db.execute(
+        for turn, user, understood, anchor, notes, expl, explainer, at in self.conn.execute(
             "SELECT turn, user, understood, anchor_id, notes, explanation, explainer, created_at "
             "FROM turns WHERE session_id = ? ORDER BY turn",
             [sid],
@@ -414,7 +419,7 @@ class SessionStore:
                     created_at=at,
                 )
             )
-        for track_id, kind, turn in self.db.execute(
+        for track_id, kind, turn in self.conn.execute(
             "SELECT track_id, kind, turn FROM feedback WHERE session_id = ? ORDER BY id", [sid]
         ):
             if kind == "shown":
@@ -426,7 +431,7 @@ class SessionStore:
     def feedback_rows(self, session_id: str | None = None) -> list[dict[str, Any]]:
         """Raw feedback (for building training data later)."""
         where, params = ("WHERE session_id = ?", [session_id]) if session_id else ("", [])
-        cur = self.db.execute(
+        cur = self.conn.execute(
             f"SELECT session_id, turn, track_id, kind, at FROM feedback {where} ORDER BY id",
             params,
         )

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from musechat_tui.config import user_cache_dir
-from musechat_tui.engine.array_cache import cached_array
+from musechat_tui.disk_cache import cached_array, cached_text, code_key
 from musechat_tui.engine.vocabulary import CONCEPTS, MOOD_LEXICON
 
 MIN_SPREAD = 0.02  # floor of a track's spread: a constant description must not explode
@@ -61,6 +61,24 @@ def reference_queries() -> list[str]:
 
 def bank_id(texts: list[str], encoder_id: str) -> str:
     return hashlib.sha1("\n".join([encoder_id, *texts]).encode()).hexdigest()[:16]
+
+
+def reference_bank_id(encoder_id: str) -> str:
+    """`bank_id(reference_queries(), encoder_id)`, kept on disk by the code that writes the
+    queries: writing them (numpy's random module, ~340 video readings) took ~30 ms of a
+    reopen, which needs only the id, to see that the catalog's statistics are current."""
+    from musechat_tui import analysis
+    from musechat_tui.encoders import imagenet_classes
+    from musechat_tui.engine import vocabulary
+
+    modules = (analysis, imagenet_classes, vocabulary)
+    code = code_key([Path(__file__), *(Path(str(m.__file__)) for m in modules)])
+    encoder = hashlib.sha1(encoder_id.encode()).hexdigest()[:12]
+    return cached_text(
+        user_cache_dir() / "text-vectors" / f"bank-id-{code}-{np.__version__}-{encoder}.txt",
+        lambda: bank_id(reference_queries(), encoder_id),
+        valid=lambda text: len(text) == 16,
+    )
 
 
 _MEMO: dict[str, np.ndarray] = {}  # this process's fixed vectors, by bank_id

@@ -5,7 +5,6 @@ found by the clause reader (engine/requests.NameBook); "that artist" is the anch
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +20,7 @@ from musechat_tui.engine.constraints.base import (
     TurnFacts,
 )
 from musechat_tui.engine.constraints.words import cut
+from musechat_tui.lazy_regex import lazy_pattern
 
 if TYPE_CHECKING:
     from musechat_tui.engine.pool import TrackPool
@@ -41,12 +41,12 @@ class ArtistRequest(Part):
         return f"{self.mode} {self.name or 'that artist'}"
 
 
-_ANCHOR_EXCLUDE = re.compile(
+_ANCHOR_EXCLUDE = lazy_pattern(
     r"\b(?:not (?:that|this|the same) (?:artist|composer|band|musician|one's artist)|"
     r"(?:a |another |other |different )(?:artist|composer|band|musician)s?|someone else|"
     r"somebody else|not by (?:them|him|her)|other than (?:them|him|her))\b"
 )
-_ANCHOR_ONLY = re.compile(
+_ANCHOR_ONLY = lazy_pattern(
     r"\b(?:(?:the )?same (?:artist|composer|band|musician)|more (?:by|from) "
     r"(?:them|him|her|this artist|that artist|this composer|that composer|this band|that band))\b"
 )

@@ -24,6 +24,7 @@ from musechat_tui.engine.constraints.base import (
 )
 from musechat_tui.engine.constraints.words import AROUND, MAX_WORDS, MIN_WORDS, cut
 from musechat_tui.engine.scoring import zscore
+from musechat_tui.lazy_regex import lazy_pattern
 
 if TYPE_CHECKING:
     from musechat_tui.engine.pool import TrackPool
@@ -82,29 +83,29 @@ _VIDEO = (
     r"(?:video|clip|footage|film|movie|edit|vlog|reel)"
 )
 _RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf"\bbetween\s+{_DUR}\s+and\s+{_DUR}"), "between"),
-    (re.compile(rf"\bbetween\s+(\d+(?:\.\d+)?)\s+and\s+{_DUR}"), "between_shared"),
-    (re.compile(rf"\b(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*{_DUR}"), "between_shared"),
-    (re.compile(rf"\b{MAX_WORDS}\s+(?:about\s+)?{_DUR}"), "max"),
-    (re.compile(rf"\b{MIN_WORDS}\s+(?:about\s+)?{_DUR}"), "min"),
-    (re.compile(rf"\b{AROUND}\s*{_DUR}\s*(?:long)?"), "around"),
+    (lazy_pattern(rf"\bbetween\s+{_DUR}\s+and\s+{_DUR}"), "between"),
+    (lazy_pattern(rf"\bbetween\s+(\d+(?:\.\d+)?)\s+and\s+{_DUR}"), "between_shared"),
+    (lazy_pattern(rf"\b(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*{_DUR}"), "between_shared"),
+    (lazy_pattern(rf"\b{MAX_WORDS}\s+(?:about\s+)?{_DUR}"), "max"),
+    (lazy_pattern(rf"\b{MIN_WORDS}\s+(?:about\s+)?{_DUR}"), "min"),
+    (lazy_pattern(rf"\b{AROUND}\s*{_DUR}\s*(?:long)?"), "around"),
     (
-        re.compile(
+        lazy_pattern(
             r"\b(?:shorter than|no longer than|not longer than|fits? (?:in|into|within)|"
             rf"doesn't run past|does not run past)\s+{_VIDEO}"
         ),
         "max_video",
     ),
     (
-        re.compile(
+        lazy_pattern(
             r"\b(?:at least as long as|as long as|longer than|long enough (?:for|to cover)|"
             r"(?:that |which |to )?(?:covers?|lasts?|fills?|runs? the length of)(?: for)?"
             rf"(?: the (?:length|whole length) of)?)\s+{_VIDEO}"
         ),
         "min_video",
     ),
-    (re.compile(r"\b(?:too short|(?:a |something )?longer(?: one| track| piece)?)\b"), "longer"),
-    (re.compile(r"\b(?:too long|(?:a |something )?shorter(?: one| track| piece)?)\b"), "shorter"),
+    (lazy_pattern(r"\b(?:too short|(?:a |something )?longer(?: one| track| piece)?)\b"), "longer"),
+    (lazy_pattern(r"\b(?:too long|(?:a |something )?shorter(?: one| track| piece)?)\b"), "shorter"),
 ]
 
 

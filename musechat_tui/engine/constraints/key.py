@@ -9,7 +9,6 @@ measured facts).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +24,7 @@ from musechat_tui.engine.constraints.base import (
 )
 from musechat_tui.engine.constraints.words import cut
 from musechat_tui.engine.scoring import zscore
+from musechat_tui.lazy_regex import lazy_pattern
 from musechat_tui.music_character import key_name
 
 if TYPE_CHECKING:
@@ -55,8 +55,8 @@ _ACCIDENTAL = r"(?:\s*(#|♯|♭|-?sharp|-?flat)|(b)(?=\s*(?:maj|min)))"
 _MODE = r"(major|minor|maj|min)\b"
 # "in A minor", "key of F sharp minor", "Eb major"; a bare "a minor" is an article, and
 # "in a minor key" is any minor key.
-_NAMED = re.compile(rf"\b(?:(in|key of)\s+)?([a-g]){_ACCIDENTAL}?\s*-?\s*{_MODE}(?![- ]?keys?\b)")
-_MODE_ONLY = re.compile(
+_NAMED = lazy_pattern(rf"\b(?:(in|key of)\s+)?([a-g]){_ACCIDENTAL}?\s*-?\s*{_MODE}(?![- ]?keys?\b)")
+_MODE_ONLY = lazy_pattern(
     rf"\b(?:{_MODE}[- ](?:keys?|mode|tonality|scale|chords?|feel)\b|"
     r"(?:in (?:a )?|something |anything |more |go |prefer (?:a )?)(major|minor)\b)"
 )

@@ -20,6 +20,7 @@ from musechat_tui.engine.constraints.base import (
 from musechat_tui.engine.constraints.words import cut
 from musechat_tui.engine.scoring import zscore
 from musechat_tui.engine.vocabulary import LOUDNESS_CONCEPTS
+from musechat_tui.lazy_regex import lazy_pattern
 
 if TYPE_CHECKING:
     from musechat_tui.engine.pool import TrackPool
@@ -41,14 +42,14 @@ class LoudnessRequest(Part):
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (
-        re.compile(
+        lazy_pattern(
             r"\b(?:quieter|less loud|not so loud|not too loud|too loud|turn it down|"
             r"lower volume|more quiet|lower the volume|volume down)\b"
         ),
         "quieter",
     ),
     (
-        re.compile(
+        lazy_pattern(
             r"\b(?:louder|too quiet|not loud enough|turn it up|more volume|volume up|"
             r"raise the volume)\b"
         ),

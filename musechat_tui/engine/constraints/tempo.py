@@ -26,6 +26,7 @@ from musechat_tui.engine.constraints.base import (
 from musechat_tui.engine.constraints.words import AROUND, MAX_WORDS, MIN_WORDS, cut
 from musechat_tui.engine.scoring import zscore
 from musechat_tui.engine.vocabulary import FAST_BPM, SLOW_BPM, TEMPO_CONCEPTS
+from musechat_tui.lazy_regex import lazy_pattern
 
 if TYPE_CHECKING:
     from musechat_tui.engine.pool import TrackPool
@@ -56,28 +57,28 @@ _BPM = r"(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute|beats a minute)\b"
 _LITTLE = r"(a (?:little |tiny )?bit |slightly |a little |a tad |somewhat |kinda |a touch )"
 _MUCH = r"(much |way |a lot |far |even |lots |considerably |loads )"
 _RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf"\bbetween\s+(\d{{2,3}})\s+and\s+{_BPM}"), "between"),
-    (re.compile(rf"\b(\d{{2,3}})\s*(?:-|–|to)\s*{_BPM}"), "between"),
-    (re.compile(rf"\b{MAX_WORDS}\s+(?:about\s+)?{_BPM}"), "max"),
-    (re.compile(rf"\b{MIN_WORDS}\s+(?:about\s+)?{_BPM}"), "min"),
-    (re.compile(rf"(?:\b{AROUND}\s*)?{_BPM}"), "around"),
-    (re.compile(r"\b(?:same|similar) (?:tempo|speed|pace|bpm)\b"), "same"),
+    (lazy_pattern(rf"\bbetween\s+(\d{{2,3}})\s+and\s+{_BPM}"), "between"),
+    (lazy_pattern(rf"\b(\d{{2,3}})\s*(?:-|–|to)\s*{_BPM}"), "between"),
+    (lazy_pattern(rf"\b{MAX_WORDS}\s+(?:about\s+)?{_BPM}"), "max"),
+    (lazy_pattern(rf"\b{MIN_WORDS}\s+(?:about\s+)?{_BPM}"), "min"),
+    (lazy_pattern(rf"(?:\b{AROUND}\s*)?{_BPM}"), "around"),
+    (lazy_pattern(r"\b(?:same|similar) (?:tempo|speed|pace|bpm)\b"), "same"),
     (
-        re.compile(
+        lazy_pattern(
             r"\b(?:(?:go |at |to )?half (?:the |that )?(?:speed|tempo|pace|bpm)|half[- ]time|"
             r"halve (?:the |that )?(?:speed|tempo|pace|bpm))\b"
         ),
         "half",
     ),
     (
-        re.compile(
+        lazy_pattern(
             r"\b(?:double (?:the |that )?(?:speed|tempo|pace|bpm)|double[- ]time|"
             r"twice (?:as fast|the (?:speed|tempo|pace)))\b"
         ),
         "double",
     ),
     (
-        re.compile(
+        lazy_pattern(
             rf"\b(?:{_LITTLE}|{_MUCH})?(?:faster|quicker|speedier|higher tempo|more tempo|"
             r"more pace|less slow)\b"
             r"|\b(?:speed (?:it|this|things) up|pick (?:up )?the (?:pace|tempo)|"
@@ -87,7 +88,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
         "faster",
     ),
     (
-        re.compile(
+        lazy_pattern(
             rf"\b(?:{_LITTLE}|{_MUCH})?(?:slower|lower tempo|less tempo)\b"
             r"|\b(?:slow (?:it|this|things) down|too fast|not so fast|less fast|not too fast|"
             r"bring the (?:tempo|pace) down|lower the (?:tempo|pace)|take it down a notch|"

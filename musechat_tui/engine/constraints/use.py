@@ -26,6 +26,7 @@ from musechat_tui.engine.constraints.concept import add_concept
 from musechat_tui.engine.constraints.words import cut
 from musechat_tui.engine.scoring import zscore
 from musechat_tui.engine.vocabulary import USES, Use
+from musechat_tui.lazy_regex import lazy_pattern
 
 if TYPE_CHECKING:
     from musechat_tui.engine.pool import TrackPool
@@ -36,7 +37,7 @@ W_USE_TEMPO = 0.8  # a use's tempo range is its clearest demand
 USES_BY_NAME = {u.name: u for u in USES}
 _PHRASES = sorted(((w, u.name) for u in USES for w in u.words), key=lambda x: -len(x[0]))
 # The noun after a use is part of it: "horror short", "gaming montage", "podcast intro".
-_USE_RE = re.compile(
+_USE_RE = lazy_pattern(
     r"\b(" + "|".join(re.escape(w) for w, _ in _PHRASES) + r")(?![\w'])"
     r"(?:\s+(?:video|videos|clip|short|film|movie|montage|presentation|intro|outro|edit|reel|"
     r"footage|vlog|walkthrough|tour|trailer|teaser|recap|compilation|episode|series))?\b"

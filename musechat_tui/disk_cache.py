@@ -1,6 +1,6 @@
-"""Arrays computed once and kept in the user's cache folder, by a key the caller derives
-from everything they depend on. A missing, damaged or wrongly shaped file is computed
-again; an unwritable folder only costs the time, never the answer."""
+"""Arrays and short texts computed once and kept on disk, by a key the caller derives from
+everything they depend on. A missing, damaged or wrongly shaped file is computed again; an
+unwritable folder only costs the time, never the answer."""
 
 from __future__ import annotations
 
@@ -40,6 +40,26 @@ def cached_array(
     except OSError:
         pass
     return array
+
+
+def cached_text(path: Path, compute: Callable[[], str], valid: Callable[[str], bool]) -> str:
+    """The ASCII text stored at `path` where `valid` accepts it, else `compute()` stored
+    there (a hash, an id: small files, one per key)."""
+    try:
+        stored = path.read_text(encoding="ascii")
+        if valid(stored):
+            return stored
+    except (OSError, UnicodeDecodeError):
+        pass
+    text = compute()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="ascii")
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+    return text
 
 
 def content_key(arrays: Sequence[np.ndarray], texts: Iterable[str] = ()) -> str:
