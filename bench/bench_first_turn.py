@@ -8,7 +8,8 @@ frames the sampler takes, and the image encoder only on those frames (model load
 beforehand); the end-to-end time is reported against their sum. Then, in this process,
 how soon the first words of the explanation follow the recommendations (the configured
 explainer: the packaged SmolLM2 where nothing else is set). `--baseline DIR` also times
-an older checkout of the code (DIR put first on PYTHONPATH) in the same run.
+an older checkout of the code (DIR put first on PYTHONPATH) in the same run, the two
+versions taking turns.
 
     nice .venv/bin/python bench/bench_first_turn.py --catalog DIR [--runs 3] [--baseline DIR]
 """
@@ -109,17 +110,23 @@ def main() -> None:
     video = make_video(work / "first_turn_720p.mp4")
     decode, encode, n = limits(video)
 
-    def timed(code: Path | None) -> tuple[float, float]:
-        firsts, reopens = [], []
-        for _ in range(args.runs):
+    # The versions take turns run by run, so the machine's drift (other work, clock
+    # changes) falls on both alike.
+    versions: list[Path | None] = [None, args.baseline] if args.baseline else [None]
+    firsts: dict[Path | None, list[float]] = {v: [] for v in versions}
+    reopens: dict[Path | None, list[float]] = {v: [] for v in versions}
+    for _ in range(args.runs):
+        for code in versions:
             data = work / "data"
             shutil.rmtree(data, ignore_errors=True)  # nothing cached
-            firsts.append(end_to_end(video, args.catalog, data, code))
-            reopens.append(end_to_end(video, args.catalog, data, code))
-        return statistics.median(firsts), statistics.median(reopens)
-
-    first, reopen = timed(None)
-    before = timed(args.baseline) if args.baseline else None
+            firsts[code].append(end_to_end(video, args.catalog, data, code))
+            reopens[code].append(end_to_end(video, args.catalog, data, code))
+    first, reopen = statistics.median(firsts[None]), statistics.median(reopens[None])
+    before = (
+        (statistics.median(firsts[args.baseline]), statistics.median(reopens[args.baseline]))
+        if args.baseline
+        else None
+    )
     words, source = first_words(video, args.catalog, work / "data")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"### First recommendation, 2-min 720p video, median of {args.runs} (load {load})\n")
