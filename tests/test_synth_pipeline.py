@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from llama_server import SERVER_KEY
 
-from builder.synth.facts import TrackFacts
+from builder.synth.facts import PromptTrackFacts
 from builder.synth.pipeline import Synth, SynthOptions
 from builder.synth.validate import TagMatcher, load_vocabulary, validate
 from builder.synth.visualiser import make_synthetic_corpus
@@ -145,8 +145,8 @@ def test_outputs_conform_to_the_dataset_contract(dataset: tuple[Path, dict]) -> 
         assert q.candidate.key != q.target.key and q.candidate.title != q.target.title
         assert 1 <= q.candidate.rank <= 20 and q.target.rank is None
         assert [t.role for t in q.conversation] == ["user", "system", "user", "system"]
-        assert validate(q.conversation, TrackFacts.of(q.target), TrackFacts.of(q.candidate),
-                        matcher) == []  # fmt: skip
+        target, candidate = PromptTrackFacts.of(q.target), PromptTrackFacts.of(q.candidate)
+        assert validate(q.conversation, target, candidate, matcher) == []
         assert q.t3 == q.conversation[2].text
     # a candidate comes from its own split's music
     split_of = {q.target.key: q.split for q in quartets}

@@ -16,7 +16,7 @@ import pytest
 
 from builder.synth.candidates import Want, pick_candidates
 from builder.synth.corpus import assign_splits, read_corpus
-from builder.synth.facts import TrackFacts, identity
+from builder.synth.facts import PromptTrackFacts, identity
 from builder.synth.features import ShardWriter
 from builder.synth.offline import generate
 from builder.synth.openai_gen import (
@@ -36,7 +36,7 @@ from musechat_tui.dataset import Turn
 VOCAB = json.loads((REPO_DATA_DIR / "musicnn" / "tags.json").read_text())
 MATCHER = TagMatcher(load_vocabulary(REPO_DATA_DIR / "musicnn"))
 
-TARGET = TrackFacts(
+TARGET = PromptTrackFacts(
     "Scott Joplin - Maple Leaf Rag",
     "Maple Leaf Rag",
     "music21 corpus",
@@ -44,7 +44,7 @@ TARGET = TrackFacts(
     ["piano", "classical", "solo", "fast", "harpsichord"],
     ["jazz", "instrumental", "oldies", "blues", "easy listening"],
 )
-CANDIDATE = TrackFacts(
+CANDIDATE = PromptTrackFacts(
     "Track 5",
     "Track 5",
     None,
@@ -126,7 +126,7 @@ def test_negations_names_and_the_users_video_are_not_tag_claims() -> None:
     )
     assert codes(convo(GOOD[0].text, t2, *(t.text for t in GOOD[2:]))) == []
     # a tag word inside the track's own name is not a claim either
-    cand = TrackFacts("Crown The Empire / Voices (Official Music Video)", None, None, None,
+    cand = PromptTrackFacts("Crown The Empire / Voices (Official Music Video)", None, None, None,
                       ["loud"], ["rock"])  # fmt: skip
     turns = convo("Music?", "I recommend 'Voices' by Crown The Empire, loud rock.", "More?",
                   "How about 'Maple Leaf Rag'? It's jazz.")  # fmt: skip
@@ -134,12 +134,14 @@ def test_negations_names_and_the_users_video_are_not_tag_claims() -> None:
 
 
 def test_variants_of_a_tag_match_the_tracks_tag() -> None:
-    t = TrackFacts("X", None, None, None, ["male vocal", "beats"], ["Hip-Hop", "chillout"])
+    t = PromptTrackFacts("X", None, None, None, ["male vocal", "beats"], ["Hip-Hop", "chillout"])
     for claim in ("vocals", "male vocals", "a male voice", "beat", "hip hop", "chill"):
         assert MATCHER.claims(f"it has {claim}") and not validate(
             convo("a", f"Try 'Y'. It has {claim}.", "b", f"Try 'X'. It has {claim}."),
             t,
-            TrackFacts("Y", None, None, None, ["male vocal", "beats"], ["Hip-Hop", "chillout"]),
+            PromptTrackFacts(
+                "Y", None, None, None, ["male vocal", "beats"], ["Hip-Hop", "chillout"]
+            ),
             MATCHER,
         ), claim
 
@@ -165,10 +167,10 @@ was released in spring 2012 and directed by Hans Frederik Munch."""
 
 
 def test_the_papers_example_1_parses_and_passes() -> None:
-    original = TrackFacts("New TV Wonders - Shine", "Shine", None, "New TV Wonders",
+    original = PromptTrackFacts("New TV Wonders - Shine", "Shine", None, "New TV Wonders",
                           ["rock", "guitar", "pop", "male", "male vocal"],
                           ["rock", "indie", "alternative", "indie rock", "pop"])  # fmt: skip
-    candidate = TrackFacts("Dengaz - Obrigado (feat. Dino) (Directed By DNG)", "Obrigado",
+    candidate = PromptTrackFacts("Dengaz - Obrigado (feat. Dino) (Directed By DNG)", "Obrigado",
                            "AHYA", "Dengaz", ["techno", "electronic", "pop", "vocal", "fast"],
                            ["Hip-Hop", "rock", "pop", "electronic", "soul"])  # fmt: skip
     turns = parse_conversation(PAPER_EXAMPLE_1)
@@ -188,11 +190,11 @@ def test_the_papers_example_2_is_flagged_for_catchy() -> None:
         "by Madilyn Bailey. It has a pop/rock sound with a female vocal. This track can add a "
         "catchy element to your video."
     )
-    original = TrackFacts('Caroline & Damon "i knew you were trouble..."',
+    original = PromptTrackFacts('Caroline & Damon "i knew you were trouble..."',
                           "I Knew You Were Trouble", None, "Madilyn Bailey",
                           ["female", "woman", "vocal", "guitar", "female vocal"],
                           ["female vocalists", "pop", "folk", "rock", "indie"])  # fmt: skip
-    candidate = TrackFacts(
+    candidate = PromptTrackFacts(
         "Crown The Empire / Voices (Official Music Video)",
         mtt=["loud", "rock", "fast", "techno", "electronic"],
         msd=["metal", "electronic", "rock", "experimental", "alternative"],
@@ -205,8 +207,8 @@ def test_the_papers_example_2_is_flagged_for_catchy() -> None:
 # --------------------------------------------------------------------------- offline generator
 
 
-def random_facts(rng: np.random.Generator, n: int) -> TrackFacts:
-    return TrackFacts(
+def random_facts(rng: np.random.Generator, n: int) -> PromptTrackFacts:
+    return PromptTrackFacts(
         f"Title {n}",
         f"Song {n}" if rng.random() < 0.7 else None,
         "Album" if rng.random() < 0.4 else None,
@@ -331,7 +333,7 @@ class FixedScorer(BaseScorer):
 
 def test_candidates_exclude_the_original_and_its_copies_and_respect_the_window() -> None:
     n = 40
-    facts = [TrackFacts(f"S{i % 30}", None, None, "A") for i in range(n)]  # 10 songs twice
+    facts = [PromptTrackFacts(f"S{i % 30}", None, None, "A") for i in range(n)]  # 10 songs twice
     idents = [identity(f) for f in facts]
     values = np.linspace(1, 0, n)  # row 0 best
     video = VideoFacts("v", [], 0.5, 0.2, 0.05)
@@ -356,7 +358,7 @@ def test_candidates_exclude_the_original_and_its_copies_and_respect_the_window()
 
 
 def test_a_window_past_the_pool_is_cut_and_a_lonely_item_has_no_candidate() -> None:
-    facts = [TrackFacts(f"S{i}") for i in range(3)]
+    facts = [PromptTrackFacts(f"S{i}") for i in range(3)]
     video = VideoFacts("v", [], 0.5, 0.2, 0.05)
     wants = [
         Want("a", "train", video, 0),

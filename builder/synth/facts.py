@@ -14,7 +14,9 @@ from musechat_tui.media.probe import MediaInfo
 
 
 @dataclass
-class TrackFacts:
+class PromptTrackFacts:
+    """One track as the synthesis prompt and the validator see it: its names and tags."""
+
     title: str | None = None  # the display title (container tag, else the file name)
     track: str | None = None  # the track's own name, when it can be told apart
     album: str | None = None
@@ -41,7 +43,7 @@ class TrackFacts:
         return list(seen.values())
 
     @classmethod
-    def of(cls, item: MusicItem) -> TrackFacts:
+    def of(cls, item: MusicItem) -> PromptTrackFacts:
         return cls(item.title, item.track, item.album, item.artist, list(item.mtt), list(item.msd))
 
 
@@ -79,6 +81,6 @@ def mentions(text: str, phrase: str) -> bool:
     return p.strip() != "" and p in normalise(text)
 
 
-def identity(facts: TrackFacts) -> str:
+def identity(facts: PromptTrackFacts) -> str:
     """Two items with the same identity are the same song (two excerpts of one track)."""
     return normalise(f"{facts.artist or ''} | {facts.track or facts.title or ''}").strip()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from builder.synth.facts import TrackFacts
+from builder.synth.facts import PromptTrackFacts
 from builder.synth.scorer import VideoFacts, looks
 from builder.synth.validate import canonical
 from musechat_tui.dataset import Turn
@@ -115,7 +115,7 @@ def _pick(rng: np.random.Generator, options: list[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def _named(f: TrackFacts, rng: np.random.Generator) -> str:
+def _named(f: PromptTrackFacts, rng: np.random.Generator) -> str:
     s = f"'{f.name}'"
     return s + f" by {f.artist}" if f.artist and rng.random() < 0.85 else s
 
@@ -142,8 +142,8 @@ def _differ(a: list[str], b: list[str]) -> list[str]:
 
 
 def generate(
-    target: TrackFacts,
-    candidate: TrackFacts,
+    target: PromptTrackFacts,
+    candidate: PromptTrackFacts,
     rng: np.random.Generator,
     video: VideoFacts | None = None,
 ) -> list[Turn]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.synth.facts import TrackFacts
+from builder.synth.facts import PromptTrackFacts
 from builder.synth.prompt import fill, load_template, parse_conversation
 from musechat_tui.dataset import Turn
 from musechat_tui.errors import MuseChatError
@@ -216,7 +216,11 @@ class OpenAIGenerator:
         raise AssertionError("unreachable")
 
     def generate(
-        self, target: TrackFacts, candidate: TrackFacts, attempt: int = 0, salt: str = ""
+        self,
+        target: PromptTrackFacts,
+        candidate: PromptTrackFacts,
+        attempt: int = 0,
+        salt: str = "",
     ) -> tuple[list[Turn], str]:
         """(turns, raw answer) for one quartet; the turns may break the rules (validate)."""
         text = self.complete(fill(self.template, target, candidate), attempt, salt)

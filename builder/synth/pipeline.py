@@ -25,7 +25,7 @@ import numpy as np
 
 from builder.synth.candidates import Pick, Want, pick_candidates, quartet_rng
 from builder.synth.corpus import CorpusEntry, assign_splits, read_corpus
-from builder.synth.facts import TrackFacts, identity
+from builder.synth.facts import PromptTrackFacts, identity
 from builder.synth.features import (
     Failure,
     Job,
@@ -55,7 +55,7 @@ from musechat_tui.media.files import content_hash
 
 DATASET_VERSION = 1
 ProgressFn = Callable[[str, int, int, str], None]  # stage, done, total, current item
-Generate = Callable[[str, "TrackFacts", "TrackFacts", int, "VideoFacts"], list["Turn"]]
+Generate = Callable[[str, "PromptTrackFacts", "PromptTrackFacts", int, "VideoFacts"], list["Turn"]]
 
 
 class NothingToBuildError(MuseChatError):
@@ -382,7 +382,7 @@ class Synth:
     # ------------------------------------------------------------------ stage 3: conversations
     def offline_generator(self) -> Generate:
         def offline(
-            q: str, t: TrackFacts, c: TrackFacts, attempt: int, v: VideoFacts
+            q: str, t: PromptTrackFacts, c: PromptTrackFacts, attempt: int, v: VideoFacts
         ) -> list[Turn]:
             return offline_generate(t, c, quartet_rng(self.o.seed + 7919 * attempt, q), v)
 
@@ -414,7 +414,9 @@ class Synth:
         )
         self.generator_id = self.llm.id
 
-        def remote(q: str, t: TrackFacts, c: TrackFacts, attempt: int, v: VideoFacts) -> list[Turn]:
+        def remote(
+            q: str, t: PromptTrackFacts, c: PromptTrackFacts, attempt: int, v: VideoFacts
+        ) -> list[Turn]:
             return self.llm.generate(t, c, attempt, salt=q)[0]
 
         return remote
@@ -656,8 +658,8 @@ def _violation(v: Violation) -> dict[str, Any]:
     return {"code": v.code, "turn": v.turn, "detail": v.detail}
 
 
-def _facts(r: dict[str, Any]) -> TrackFacts:
-    return TrackFacts(r.get("title"), r.get("track"), r.get("album"), r.get("artist"),
+def _facts(r: dict[str, Any]) -> PromptTrackFacts:
+    return PromptTrackFacts(r.get("title"), r.get("track"), r.get("album"), r.get("artist"),
                       list(r.get("mtt", [])), list(r.get("msd", [])))  # fmt: skip
 
 

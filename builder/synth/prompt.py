@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from builder.synth.facts import TrackFacts
+from builder.synth.facts import PromptTrackFacts
 from musechat_tui.config import REPO_DATA_DIR
 from musechat_tui.dataset import Turn
 from musechat_tui.errors import MuseChatError
@@ -36,7 +36,7 @@ def load_template(path: Path | None = None) -> str:
     return text
 
 
-def _values(who: str, f: TrackFacts) -> dict[str, str]:
+def _values(who: str, f: PromptTrackFacts) -> dict[str, str]:
     return {
         f"{who}_title": f.title or "None",
         f"{who}_track": f.track or "None",
@@ -47,7 +47,7 @@ def _values(who: str, f: TrackFacts) -> dict[str, str]:
     }
 
 
-def fill(template: str, original: TrackFacts, candidate: TrackFacts) -> str:
+def fill(template: str, original: PromptTrackFacts, candidate: PromptTrackFacts) -> str:
     values = {**_values("original", original), **_values("candidate", candidate)}
     # Plain replacement, not str.format: the template may hold other braces.
     for k, v in values.items():

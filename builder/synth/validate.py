@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.synth.facts import TrackFacts, mentions, normalise
+from builder.synth.facts import PromptTrackFacts, mentions, normalise
 from musechat_tui.dataset import Turn
 
 ROLES = ("user", "system", "user", "system")
@@ -144,12 +144,12 @@ def _named(text: str, name: str) -> bool:
     return False
 
 
-def names_track(text: str, facts: TrackFacts) -> bool:
+def names_track(text: str, facts: PromptTrackFacts) -> bool:
     return any(_named(text, n) for n in facts.names)
 
 
 def validate(
-    turns: list[Turn], target: TrackFacts, candidate: TrackFacts, matcher: TagMatcher
+    turns: list[Turn], target: PromptTrackFacts, candidate: PromptTrackFacts, matcher: TagMatcher
 ) -> list[Violation]:
     """Every rule the conversation breaks (empty: valid)."""
     if len(turns) != 4 or any(
