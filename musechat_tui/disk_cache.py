@@ -75,11 +75,12 @@ def content_key(arrays: Sequence[np.ndarray], texts: Iterable[str] = ()) -> str:
     return h.hexdigest()
 
 
-def code_key(modules: Sequence[Path]) -> str:
-    """The identity of the code an array was computed by: each source file's size and
-    modification time (an edited scorer computes again)."""
-    parts = []
-    for path in modules:
+def code_key(files: Sequence[Path], extra: Sequence[str] = ()) -> str:
+    """The identity of the code or weights a result was computed from: each file's path,
+    size and modification time (hashing 90 MB of weights on every start would cost more
+    than it saves; an edited file computes again), with `extra` (library versions)."""
+    parts = list(extra)
+    for path in files:
         st = path.stat()
-        parts.append(f"{path}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
+        parts.append(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]

@@ -12,7 +12,6 @@ without torch. Writing goes through a temp file, so a crash never leaves half a 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from musechat_tui.config import user_cache_dir
+from musechat_tui.disk_cache import code_key
 from musechat_tui.errors import ModelLoadError
 
 EXPORT_VERSION = 1
@@ -45,19 +45,15 @@ def ort_session(path: Path, threads: int | None, *, optimize_to: Path | None = N
 
 
 def source_key(sources: Sequence[Path]) -> str:
-    """Identity of what a graph is exported from: each source file's path, size and
-    modification time (hashing 90 MB of weights on every start would cost more than it
-    saves) and the exporting and running libraries' versions."""
-    parts = [str(EXPORT_VERSION)]
+    """Identity of what a graph is exported from: the source files (disk_cache.code_key)
+    and the exporting and running libraries' versions."""
+    versions = [str(EXPORT_VERSION)]
     for package in ("torch", "onnxruntime", "onnx", "transformers"):
         try:
-            parts.append(f"{package}={metadata.version(package)}")
+            versions.append(f"{package}={metadata.version(package)}")
         except metadata.PackageNotFoundError:
-            parts.append(f"{package}=-")
-    for path in sources:
-        st = path.stat()
-        parts.append(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
+            versions.append(f"{package}=-")
+    return code_key(sources, versions)
 
 
 _EXPORTING = threading.Lock()  # torch.onnx.export is not thread-safe; one export at a time
