@@ -455,7 +455,13 @@ def test_bad_arguments(media: Path) -> None:
 
 # ---------------------------------------------------------------------- frame plans
 def test_frame_plan_follows_the_shots() -> None:
-    from musechat_tui.media.frame_plan import ANCHOR_DELAY, MAX_GAP, MOTION_GAP, plan_frames
+    from musechat_tui.media.frame_plan import (
+        ANCHOR_DELAY,
+        MAX_GAP,
+        MAX_PAIRS,
+        MOTION_GAP,
+        plan_frames,
+    )
 
     keys = [0.0, 8.3, 16.6, 21.3, 29.6, 37.9, 42.6, 50.9, 59.3]
     plan = plan_frames(60.0, keys, fps=1.0, max_frames=120)
@@ -471,7 +477,11 @@ def test_frame_plan_follows_the_shots() -> None:
     assert max(gaps) <= MAX_GAP + 1e-6 and sparse.times[-1] > 280
     # keyframes every half second (a phone's): capped per minute and by max_frames
     dense = plan_frames(120.0, [k * 0.5 for k in range(240)], fps=1.0, max_frames=60)
-    assert len(dense.times) <= 60 and len(dense.pairs) >= 20
+    assert len(dense.times) <= 60 and len(dense.pairs) == MAX_PAIRS
+    # motion partners for MAX_PAIRS anchors at most, spread over the whole video
+    partnered = [dense.times[i] for i, _ in dense.pairs]
+    assert partnered[0] < 10 and partnered[-1] > 105
+    assert max(b - a for a, b in zip(partnered, partnered[1:], strict=False)) < 2 * 120 / MAX_PAIRS
     # short videos and files without a keyframe index keep the fixed rate
     short = plan_frames(12.0, keys, fps=2.0, max_frames=120)
     assert short.kind == "rate" and len(short.times) == 24 and len(short.pairs) == 23

@@ -13,9 +13,12 @@ refreshes within long shots. The plan for a video longer than `GRID_SECONDS`:
   extra anchors spread across the gap);
 - at most `per_minute` anchors a minute (the first in each equal stretch of time), never
   more than `max_frames` frames in all;
-- each anchor with a partner MOTION_GAP later, before the next keyframe (a cut may start
-  there; keyframes under 2 s apart are the encoder's interval, not cuts): motion is the
-  change between the two, one second apart inside a shot.
+- MAX_PAIRS anchors at most, spread evenly over the video, with a partner MOTION_GAP
+  later, before the next keyframe (a cut may start there; keyframes under 2 s apart are
+  the encoder's interval, not cuts): motion is the mean change between the two, one second
+  apart inside a shot. A partner costs a second of decoding (all the reference frames up
+  to it): on a 2-minute clip with 37 shots, partners for all took 3.8 s of decoding, for
+  12 of them 2.2 s, and the motion measured from 12 was within 2 % of that from all.
 
 What the frames measure changes a little with the plan: motion leaves the cuts out (the
 fixed rate's consecutive frames include them), and the cut rate counts at most one cut
@@ -32,13 +35,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PLAN_VERSION = 1  # part of the analysis cache's key: change it when the rules change
+PLAN_VERSION = 2  # part of the analysis cache's key: change it when the rules change
+# 2: motion partners for MAX_PAIRS anchors, not all
 GRID_SECONDS = 30.0  # shorter videos: the fixed rate (decoding all of it is cheap)
 ANCHOR_DELAY = 0.2  # seconds after a keyframe's index time
 MOTION_GAP = 1.0  # seconds between an anchor and its partner
 MAX_GAP = 10.0  # seconds without an anchor at most
 PER_MINUTE = 24  # anchors a minute at most
 MIN_ANCHORS = 8
+MAX_PAIRS = 12  # motion partners at most (their mean is what counts)
 
 
 @dataclass(frozen=True)
@@ -79,20 +84,27 @@ def plan_frames(
     anchors = _thin(anchors, max_frames // 2, duration)  # the frame cap wins over the gaps
     # Keyframes a second or two apart are the encoder's interval (a phone's), not cuts.
     cuts = keys if float(np.median(np.diff(keys))) > 2 * MOTION_GAP else []
-    times: list[float] = []
-    pairs: list[tuple[int, int]] = []
-    for i, a in enumerate(anchors):
-        times.append(a)
-        partner = a + MOTION_GAP
-        # inside the same stretch: before the next keyframe (a cut, perhaps) and anchor
-        after = bisect.bisect_right(cuts, a)
+
+    def room(i: int) -> bool:
+        # a partner inside the same stretch: before the next keyframe (a cut, perhaps)
+        # and the next anchor
+        after = bisect.bisect_right(cuts, anchors[i])
         limit = min(
             cuts[after] if after < len(cuts) else duration,
             anchors[i + 1] if i + 1 < len(anchors) else duration,
         )
-        if partner < limit - 0.05:
+        return anchors[i] + MOTION_GAP < limit - 0.05
+
+    fits = [i for i in range(len(anchors)) if room(i)]
+    spread = np.unique(np.round(np.linspace(0, len(fits) - 1, min(MAX_PAIRS, len(fits)))))
+    partnered = {fits[int(k)] for k in spread} if fits else set()
+    times: list[float] = []
+    pairs: list[tuple[int, int]] = []
+    for i, a in enumerate(anchors):
+        times.append(a)
+        if i in partnered:
             pairs.append((len(times) - 1, len(times)))
-            times.append(partner)
+            times.append(a + MOTION_GAP)
     return FramePlan(times, pairs, "shots")
 
 
