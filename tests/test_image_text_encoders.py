@@ -459,3 +459,23 @@ def test_build_encoders_from_settings(tiny_clip, monkeypatch, tmp_path) -> None:
     settings = Settings(image_encoder="clip", text_encoder="clip", clip_model=str(folder))
     assert isinstance(build_image_encoder(settings), ClipImageEncoder)
     assert isinstance(build_text_encoder(settings), ClipTextEncoder)
+
+
+def test_sessions_let_idle_threads_sleep(tmp_path: Path) -> None:
+    """Idle ONNX Runtime threads must not spin: the models share two cores with the
+    decoder, each other and the UI."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from musechat_tui.encoders.onnx_models import ort_session
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    session = ort_session(path, threads=2)
+    options = session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    out = session.run(None, {"x": np.array([[-1, 0, 1, 2]], np.float32)})[0]
+    assert out.tolist() == [[0, 0, 1, 2]]
