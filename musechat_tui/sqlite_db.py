@@ -24,6 +24,13 @@ Step = Callable[["Database"], None]
 MIGRATIONS_TABLE = "_sqlite_migrations"
 
 
+def configure(conn: sqlite3.Connection) -> None:
+    """What every connection of ours sets: foreign keys enforced, and recursive triggers on,
+    as sqlite-utils' Database set them (a row deleted by REPLACE fires its delete triggers)."""
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA recursive_triggers = ON")
+
+
 def applied_steps(conn: sqlite3.Connection, step_set: str) -> list[str]:
     """The names of the steps of `step_set` applied to this file, in the order applied."""
     if not conn.execute(

@@ -133,6 +133,7 @@ def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> None:
         assert applied and [name for name, _ in applied] == schema.known_migrations()
         assert db.journal_mode == "wal"
         assert c.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert c.conn.execute("PRAGMA recursive_triggers").fetchone()[0] == 1
     assert {"tracks", "segments", "tags", "failures", "vector_index", "track_changes"} <= tables
     assert (d / "catalog.sqlite").exists()
     for readonly in (False, True):

@@ -31,7 +31,7 @@ from musechat_tui.catalog import schema
 from musechat_tui.catalog.lock import CatalogLock
 from musechat_tui.encoders.base import Label
 from musechat_tui.errors import MuseChatError
-from musechat_tui.sqlite_db import applied_steps, atomic, enable_wal, migrate
+from musechat_tui.sqlite_db import applied_steps, atomic, configure, enable_wal, migrate
 from musechat_tui.sqltext import TEXT_PARAM, read_text, sql_text
 
 DB_FILE = "catalog.sqlite"
@@ -276,7 +276,7 @@ class Catalog:
             conn = sqlite3.connect(str(db_path), timeout=timeout, check_same_thread=False)
         conn.text_factory = read_text
         conn.execute(f"PRAGMA busy_timeout = {schema.BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA foreign_keys = ON")
+        configure(conn)
         # Reads of vectors (exact filtered search, index builds) via mmap: ~1.5x faster
         # than read() syscalls; address space only, not memory.
         conn.execute(f"PRAGMA mmap_size = {schema.MMAP_SIZE}")

@@ -27,7 +27,7 @@ import numpy as np
 from musechat_tui.engine.constraints import Preferences
 from musechat_tui.engine.video import VideoFeatures
 from musechat_tui.errors import MuseChatError
-from musechat_tui.sqlite_db import Step, atomic, enable_wal, migrate
+from musechat_tui.sqlite_db import Step, atomic, configure, enable_wal, migrate
 from musechat_tui.sqltext import TEXT_PARAM, read_text, sql_text
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ class SessionStore:
             conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
             conn.text_factory = read_text  # video paths may be any bytes
             self.conn = conn
-            conn.execute("PRAGMA foreign_keys = ON")
+            configure(conn)
             enable_wal(conn)
             # WAL + NORMAL: a crash of the app loses nothing; a power cut at worst the last
             # turn. Saves an fsync per turn (the turn latency budget is 150 ms).
