@@ -512,7 +512,12 @@ def analyse_video(
     plan = frame_plan(path, info, settings)
     load = encoder if callable(encoder) else (lambda: encoder)
     frames, embeddings, per_frame, model = _decode_and_encode(
-        path, sample_frames(path, times=plan.times, size=FRAME_SIZE), load, settings.batch_size
+        path,
+        sample_frames(
+            path, times=plan.times, size=FRAME_SIZE, workers=settings.threads, in_order=False
+        ),
+        load,
+        settings.batch_size,
     )
     # a file may end before its declared duration: keep the pairs whose frames exist
     pairs = [(i, j) for i, j in plan.pairs if j < len(frames)]
@@ -539,7 +544,8 @@ def analyse_video(
 def _decode_and_encode(
     path: Path, frames: Iterator[Frame], load: Callable[[], ImageEncoder], batch_size: int
 ) -> tuple[list[Frame], np.ndarray, list[list[Label]], ImageEncoder]:
-    """All frames, their features and labels, and the encoder: each batch is encoded on a
+    """All frames in time order, their features and labels, and the encoder (`frames` may
+    come in any order, as parallel decoders finish them): each batch is encoded on a
     worker thread while the next one decodes (both run mostly outside the GIL), and the
     encoder loads there while the first batch decodes. A decode error raises after the
     batches already sent finish; nothing partial is returned."""
@@ -550,6 +556,7 @@ def _decode_and_encode(
         batch: list[Frame] = []
         for frame in frames:
             if model.done() and model.exception() is not None:
+                getattr(frames, "close", lambda: None)()  # stops the decoder threads
                 break  # the encoder cannot load: say so now, not after decoding it all
             decoded.append(frame)
             batch.append(frame)
@@ -562,12 +569,11 @@ def _decode_and_encode(
         results = [job.result() for job in jobs]
     if not results:
         raise MediaCorruptError(path, "file is corrupt: its video stream decodes to nothing")
-    return (
-        decoded,
-        np.concatenate([emb for emb, _ in results]),
-        [labels for _, per in results for labels in per],
-        encoder,
-    )
+    embeddings = np.concatenate([emb for emb, _ in results])
+    per_frame = [labels for _, per in results for labels in per]
+    # parallel decoders' runs interleave: back to time order
+    order = sorted(range(len(decoded)), key=lambda i: decoded[i].time)
+    return [decoded[i] for i in order], embeddings[order], [per_frame[i] for i in order], encoder
 
 
 def _encode(

@@ -184,7 +184,9 @@ class Settings(BaseSettings):
         description="Turn 1: how much the picks must differ in style (maximal marginal "
         "relevance over the audio embeddings); 0 keeps the plain score order.",
     )
-    threads: int = Field(2, ge=1, le=256, description="CPU threads for torch and onnxruntime.")
+    threads: int = Field(
+        2, ge=1, le=256, description="CPU threads for torch, onnxruntime and the video decoders."
+    )
     batch_size: int = Field(16, ge=1, le=4096, description="Encoder batch size.")
 
     @field_validator(

@@ -190,6 +190,14 @@ def test_a_long_video_gets_a_frame_per_shot(tmp_path: Path) -> None:
     assert analysis.motion < 0.05  # a slow push-in, not the cuts, is what moves
     names = {label.name for label in analysis.labels}
     assert names & {"tabby", "tiger cat", "Egyptian cat", "espresso", "missile", "cup"}
+    # two decoders (settings.threads 2: runs split at keyframes, frames as they come)
+    # and one give the same analysis
+    one = analyse_video(
+        video, settings.model_copy(update={"threads": 1}), build_image_encoder(settings)
+    )
+    np.testing.assert_array_equal(one.frame_times, times)
+    np.testing.assert_allclose(one.embeddings, analysis.embeddings, atol=1e-5)
+    assert one.labels == analysis.labels and one.motion == analysis.motion
 
 
 def test_an_image_model_that_cannot_load_is_reported(tmp_path: Path) -> None:

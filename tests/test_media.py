@@ -515,3 +515,56 @@ def test_sampling_at_given_times(tmp_path: Path) -> None:
         np.testing.assert_array_equal(f.image, by_time[round(f.time, 3)])
     with pytest.raises(ValueError, match="ascending"):
         list(sample_frames(video, times=[2.0, 1.0]))
+
+
+def test_split_at_keyframes() -> None:
+    from musechat_tui.media.video import split_at_keyframes
+
+    keys = [0.0, 2.0, 4.0, 6.0, 8.0]
+    times = [0.2, 1.2, 2.2, 3.2, 4.2, 5.2, 6.2, 7.2, 8.2]
+    runs = split_at_keyframes(times, keys, 2)
+    assert [t for run in runs for t in run] == times  # every time once, in order
+    assert len(runs) == 2 and runs[1][0] == 4.2  # the second run starts at keyframe 4.0
+    assert len(split_at_keyframes(times, keys, 3)) == 3
+    assert split_at_keyframes(times, [0.0], 2) == [times]  # one GOP: nothing to split
+    assert split_at_keyframes([2.0, 2.5], keys, 2) == [[2.0, 2.5]]  # never an empty run
+    # a time exactly at a keyframe starts the run that keyframe opens
+    assert split_at_keyframes([0.0, 1.0, 2.0, 3.0], keys, 2) == [[0.0, 1.0], [2.0, 3.0]]
+
+
+def test_parallel_decoders_give_the_same_frames(tmp_path: Path) -> None:
+    """Runs split at keyframes and decoded on their own threads: the same pixels and times
+    as one pass, in time order or (in_order=False) as they come."""
+    video = mf.make_video(tmp_path / "v.mp4", duration=12.0, fps=25, gop=50, audio_freq=None)
+    times = [0.2, 0.5, 1.3, 2.1, 3.9, 4.0, 5.5, 7.2, 8.0, 9.9, 11.5]
+    one = list(sample_frames(video, times=times, size=64))
+    for workers in (2, 3):
+        same = list(sample_frames(video, times=times, size=64, workers=workers))
+        as_they_come = list(
+            sample_frames(video, times=times, size=64, workers=workers, in_order=False)
+        )
+        for frames in (same, sorted(as_they_come, key=lambda f: f.time)):
+            assert [(f.time, f.pts_time) for f in frames] == [(f.time, f.pts_time) for f in one]
+            for a, b in zip(frames, one, strict=True):
+                np.testing.assert_array_equal(a.image, b.image)
+    assert len(list(sample_frames(video, times=times, workers=2, max_frames=4))) == 4
+
+
+def test_parallel_decoders_stop_and_raise(tmp_path: Path) -> None:
+    import threading
+
+    full = mf.make_video(tmp_path / "v.mp4", duration=10.0, gop=50, faststart=True)
+    times = [float(t) for t in range(10)]
+    # closing the iterator stops the decoder threads
+    frames = sample_frames(full, times=times, workers=2, in_order=False)
+    next(frames)
+    frames.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("video-decoder")]
+    # a cut file: the frames before the cut, then the error, in either order
+    cut = mf.truncate(full, 0.5, tmp_path / "cut.mp4")
+    for in_order in (True, False):
+        got = []
+        with pytest.raises(MediaTruncatedError):
+            for frame in sample_frames(cut, times=times, workers=2, in_order=in_order):
+                got.append(frame.time)
+        assert 3 <= len(got) <= 5 and sorted(got) == times[: len(got)]

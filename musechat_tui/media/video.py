@@ -15,6 +15,14 @@ denser sampling decodes sequentially. While decoding towards a sampling time, pa
 whose frame cannot be on screen at any sampling time are decoded with
 `skip_frame="NONREF"`: the decoder drops them if no other frame refers to them (B-frames;
 about half the frames of x264 output), which saves ~20 % and stays pixel-exact.
+`workers` > 1 splits the sampling times at keyframes into runs, each decoded by its own
+decoder on its own thread (one decoder thread each): the output from a keyframe does not
+depend on what came before, so the frames are the same, pixel for pixel. On 2 cores, the
+51 frames of a 2-minute 720p real clip: one decoder (FFmpeg's threads) 1.77 s, two runs
+1.13 s, with less CPU (2.07 s against 2.46 s): FFmpeg's frame threads refill after every
+seek, and single-slice H.264 (what the ffmpeg command writes) leaves its slice threads
+nothing to share. The analysis takes the frames as they come (`in_order=False`) so the
+image encoder never waits on one run while another's frames are ready.
 `exact=False` decodes keyframes only (`skip_frame="NONKEY"`) and returns the keyframe at or
 before each time: cheap but up to a keyframe interval off.
 
@@ -34,7 +42,9 @@ from __future__ import annotations
 import bisect
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,12 +122,17 @@ def sample_frames(
     times: Sequence[float] | None = None,
     exact: bool = True,
     threads: int | None = None,
+    workers: int = 1,
+    in_order: bool = True,
 ) -> Iterator[Frame]:
     """Frames of `path` at `fps` per second from `start` for `duration` seconds (None: to
     the end), at most `max_frames`, resized to `size` (see output_size); or at the given
     `times` instead of that grid (seconds, ascending; a frame plan). `exact=False` takes
     the keyframe at or before each time (cheap, approximate). `threads` sets the decoder's
-    threads (None: FFmpeg's choice)."""
+    threads (None: FFmpeg's choice; 1 with `workers`). `workers` > 1 splits the given
+    `times` at keyframes into that many runs, each decoded on its own thread by its own
+    decoder: the same frames, in time order, or with `in_order=False` each as soon as it
+    is decoded (see _in_parts)."""
     if fps <= 0:
         raise ValueError("fps must be positive")
     if times is not None and any(b < a for a, b in zip(times, times[1:], strict=False)):
@@ -133,9 +148,98 @@ def sample_frames(
     except BaseException:
         container.close()
         raise
-    grid = _Times(fps, start, None if times is None else [float(t) for t in times])
+    wanted = None if times is None else [float(t) for t in times][:max_frames]
+    grid = _Times(fps, start, wanted)
     sampler = _Sampler(container, stream, p, grid, size, start, duration, exact, threads)
-    return sampler.run(max_frames)
+    runs = split_at_keyframes(wanted, sampler.keyframes, workers) if wanted and workers > 1 else []
+    if len(runs) < 2:
+        return sampler.run(max_frames)
+    if threads is None:  # the runs are the parallelism: one decoder thread each
+        threads = stream.codec_context.thread_count = 1
+    sampler.times = _Times(fps, start, runs[0])
+
+    def open_run(run: list[float]) -> _Sampler:
+        c = open_container(p)
+        return _Sampler(c, _video_stream(c, p), p, _Times(fps, start, run), size, start,
+                        duration, exact, threads)  # fmt: skip
+
+    return _in_parts(sampler, runs[1:], open_run, in_order)
+
+
+def split_at_keyframes(times: list[float], keyframes: list[float], n: int) -> list[list[float]]:
+    """`times` (ascending) in at most `n` runs of about as many times each, every run after
+    the first starting at a keyframe: each run decodes on its own from its keyframe, and
+    its frames are the ones a single pass would decode (a decoder's output from a keyframe
+    does not depend on what it decoded before)."""
+    cuts: list[float] = []
+    for j in range(1, n):
+        t = times[len(times) * j // n]
+        i = bisect.bisect_right(keyframes, t + _EPS) - 1
+        if i >= 0 and keyframes[i] > times[0] + _EPS and (not cuts or keyframes[i] > cuts[-1]):
+            cuts.append(keyframes[i])
+    runs: list[list[float]] = [[] for _ in range(len(cuts) + 1)]
+    for t in times:
+        runs[bisect.bisect_right(cuts, t + _EPS)].append(t)
+    return [run for run in runs if run]
+
+
+def _in_parts(
+    first: _Sampler,
+    later: list[list[float]],
+    open_run: Callable[[list[float]], _Sampler],
+    in_order: bool,
+) -> Iterator[Frame]:
+    """The frames of every run, each run decoded on a thread of its own (PyAV decodes
+    outside the GIL). `in_order`: the first run's frames as they are decoded, then each
+    later run's (decoded meanwhile); a run's error is raised after its frames, where a
+    single pass would raise it. Else every frame as soon as it is decoded (each run's in
+    order, the runs interleaved) and the first run's error after them all. Closing the
+    iterator stops the threads at their next frame."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stop = threading.Event()
+    decoded: queue.SimpleQueue[Frame | None] = queue.SimpleQueue()
+
+    def decode(sampler: _Sampler | None, run: list[float]) -> tuple[list[Frame], Exception | None]:
+        frames: list[Frame] = []
+        try:
+            for frame in (sampler or open_run(run)).run(None):
+                if stop.is_set():
+                    break
+                if in_order:
+                    frames.append(frame)
+                else:
+                    decoded.put(frame)
+        except Exception as exc:  # raised by the consumer's thread, in order
+            return frames, exc
+        finally:
+            decoded.put(None)  # this run is done
+        return frames, None
+
+    runs = [first.times.explicit or [], *later]
+    with ThreadPoolExecutor(len(runs), thread_name_prefix="video-decoder") as pool:
+        try:
+            if in_order:
+                jobs = [pool.submit(decode, None, run) for run in later]
+                yield from first.run(None)
+                outcomes = [job.result() for job in jobs]
+            else:
+                jobs = [pool.submit(decode, first, runs[0])]
+                jobs += [pool.submit(decode, None, run) for run in later]
+                done = 0
+                while done < len(jobs):
+                    frame = decoded.get()
+                    if frame is None:
+                        done += 1
+                    else:
+                        yield frame
+                outcomes = [job.result() for job in jobs]
+            for frames, error in outcomes:
+                yield from frames
+                if error is not None:
+                    raise error
+        finally:
+            stop.set()
 
 
 def keyframe_times(path: str | Path) -> list[float]:
