@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import math
 import queue
 import threading
@@ -144,26 +145,29 @@ def sample_frames(
     p = Path(path)
     container = open_container(p)
     try:
-        stream = _video_stream(container, p)
+        _video_stream(container, p)  # no video stream: raised by the call itself
     except BaseException:
         container.close()
         raise
     wanted = None if times is None else [float(t) for t in times][:max_frames]
-    grid = _Times(fps, start, wanted)
-    sampler = _Sampler(container, stream, p, grid, size, start, duration, exact, threads)
+
+    def sampler_for(c: av.container.InputContainer, run: list[float] | None) -> _Sampler:
+        return _Sampler(c, _video_stream(c, p), p, _Times(fps, start, run), size, start,
+                        duration, exact, threads)  # fmt: skip
+
+    sampler = sampler_for(container, wanted)
     runs = split_at_keyframes(wanted, sampler.keyframes, workers) if wanted and workers > 1 else []
     if len(runs) < 2:
         return sampler.run(max_frames)
     if threads is None:  # the runs are the parallelism: one decoder thread each
-        threads = stream.codec_context.thread_count = 1
-    sampler.times = _Times(fps, start, runs[0])
+        threads = sampler.stream.codec_context.thread_count = 1
+    sampler.times = _Times(fps, start, runs[0])  # its keyframes were needed for the split
 
     def open_run(run: list[float]) -> _Sampler:
-        c = open_container(p)
-        return _Sampler(c, _video_stream(c, p), p, _Times(fps, start, run), size, start,
-                        duration, exact, threads)  # fmt: skip
+        return sampler_for(open_container(p), run)
 
-    return _in_parts(sampler, runs[1:], open_run, in_order)
+    later = [functools.partial(open_run, run) for run in runs[1:]]
+    return _in_parts(lambda: sampler, later, in_order)
 
 
 def split_at_keyframes(times: list[float], keyframes: list[float], n: int) -> list[list[float]]:
@@ -184,26 +188,23 @@ def split_at_keyframes(times: list[float], keyframes: list[float], n: int) -> li
 
 
 def _in_parts(
-    first: _Sampler,
-    later: list[list[float]],
-    open_run: Callable[[list[float]], _Sampler],
-    in_order: bool,
+    first: Callable[[], _Sampler], later: list[Callable[[], _Sampler]], in_order: bool
 ) -> Iterator[Frame]:
     """The frames of every run, each run decoded on a thread of its own (PyAV decodes
-    outside the GIL). `in_order`: the first run's frames as they are decoded, then each
-    later run's (decoded meanwhile); a run's error is raised after its frames, where a
-    single pass would raise it. Else every frame as soon as it is decoded (each run's in
-    order, the runs interleaved) and the first run's error after them all. Closing the
-    iterator stops the threads at their next frame."""
+    outside the GIL); each argument makes a run's sampler. `in_order`: the first run's
+    frames as they are decoded, then each later run's (decoded meanwhile); a run's error
+    is raised after its frames, where a single pass would raise it. Else every frame as
+    soon as it is decoded (each run's in order, the runs interleaved) and the first run's
+    error after them all. Closing the iterator stops the threads at their next frame."""
     from concurrent.futures import ThreadPoolExecutor
 
     stop = threading.Event()
     decoded: queue.SimpleQueue[Frame | None] = queue.SimpleQueue()
 
-    def decode(sampler: _Sampler | None, run: list[float]) -> tuple[list[Frame], Exception | None]:
-        frames: list[Frame] = []
+    def decode(make: Callable[[], _Sampler]) -> tuple[list[Frame], Exception | None]:
+        frames: list[Frame] = []  # kept here in order; else handed on at once
         try:
-            for frame in (sampler or open_run(run)).run(None):
+            for frame in make().run(None):
                 if stop.is_set():
                     break
                 if in_order:
@@ -213,28 +214,21 @@ def _in_parts(
         except Exception as exc:  # raised by the consumer's thread, in order
             return frames, exc
         finally:
-            decoded.put(None)  # this run is done
+            if not in_order:
+                decoded.put(None)  # this run is done
         return frames, None
 
-    runs = [first.times.explicit or [], *later]
-    with ThreadPoolExecutor(len(runs), thread_name_prefix="video-decoder") as pool:
+    with ThreadPoolExecutor(1 + len(later), thread_name_prefix="video-decoder") as pool:
         try:
             if in_order:
-                jobs = [pool.submit(decode, None, run) for run in later]
-                yield from first.run(None)
-                outcomes = [job.result() for job in jobs]
+                jobs = [pool.submit(decode, make) for make in later]
+                yield from first().run(None)
             else:
-                jobs = [pool.submit(decode, first, runs[0])]
-                jobs += [pool.submit(decode, None, run) for run in later]
-                done = 0
-                while done < len(jobs):
-                    frame = decoded.get()
-                    if frame is None:
-                        done += 1
-                    else:
+                jobs = [pool.submit(decode, make) for make in [first, *later]]
+                for _ in jobs:  # one None per run
+                    while (frame := decoded.get()) is not None:
                         yield frame
-                outcomes = [job.result() for job in jobs]
-            for frames, error in outcomes:
+            for frames, error in (job.result() for job in jobs):
                 yield from frames
                 if error is not None:
                     raise error
